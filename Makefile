@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# pip takes this exact torch first: any other torch request pulls a CUDA build.
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.installed
+export MODERATION_DATA_DIR ?= var
+
+.PHONY: install run test lint fmt bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[ml,dev]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install everything (torch CPU first)
+
+run: install ## migrate the database and start API, workers, beat and Flower
+	@mkdir -p $(MODERATION_DATA_DIR)
+	@test -s $(MODERATION_DATA_DIR)/flower-auth || echo "admin:$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MODERATION_DATA_DIR)/flower-auth
+	$(BIN)/moderation migrate
+	@export MODERATION_FLOWER_BASIC_AUTH=$${MODERATION_FLOWER_BASIC_AUTH:-$$(cat $(MODERATION_DATA_DIR)/flower-auth)}; \
+	echo ""; \
+	echo "  API     http://localhost:$${MODERATION_API_PORT:-8000}/v1   (docs: /docs, OpenAPI: /openapi.json)"; \
+	echo "  Flower  http://localhost:$${MODERATION_FLOWER_PORT:-5555}    (basic auth: $$MODERATION_FLOWER_BASIC_AUTH)"; \
+	echo "  Ctrl-C stops everything."; \
+	echo ""; \
+	PATH=$(CURDIR)/$(BIN):$$PATH exec $(BIN)/honcho start -f Procfile
+
+test: install ## run the whole suite against PostgreSQL and Redis on localhost
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check service workers config tests bench
+
+bench: install ## full benchmark run (see bench/README.md)
+	$(BIN)/python -m bench
+
+bench-quick: install ## the benchmarks in under two minutes
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) $(MODERATION_DATA_DIR) .pytest_cache .ruff_cache

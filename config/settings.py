@@ -1,0 +1,264 @@
+"""Every setting of the service, its default, and how it is read from the environment.
+
+One prefix (``MODERATION_``) for all of them. ``python -m config`` prints the table
+that the README carries; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "MODERATION_"
+
+DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
+
+
+class SettingsError(ValueError):
+    """A setting from the environment could not be understood."""
+
+
+def _setting(default: Any, doc: str, parse: Callable[[str], Any] | None = None) -> Any:
+    metadata = {"doc": doc, "parse": parse}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"expected a boolean (true/false), got {raw!r}")
+
+
+def parse_bands(raw: str) -> dict[str, tuple[float, float]]:
+    """Parse ``label=low:high,label=low:high`` into per-label threshold bands."""
+    bands: dict[str, tuple[float, float]] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            label, band = part.split("=", 1)
+            low_s, high_s = band.split(":", 1)
+            low, high = float(low_s), float(high_s)
+        except ValueError as exc:
+            raise SettingsError(f"expected label=low:high, got {part!r}") from exc
+        if not 0.0 <= low <= high <= 1.0:
+            raise SettingsError(f"{label}: need 0 <= low <= high <= 1, got {low}:{high}")
+        bands[label.strip()] = (low, high)
+    return bands
+
+
+def parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+DEFAULT_TOXICITY_BANDS = (
+    # Detoxify's label names (original, unbiased and multilingual models).
+    # Between low and high a human decides; above high the machine rejects.
+    "toxicity=0.40:0.92,severe_toxicity=0.20:0.70,obscene=0.50:0.95,threat=0.25:0.80,"
+    "insult=0.45:0.92,identity_attack=0.25:0.80,identity_hate=0.25:0.80,"
+    "sexual_explicit=0.40:0.90"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Build it with :meth:`from_env`."""
+
+    # --- storage and transport
+    database_url: str = _setting(
+        "", "SQLAlchemy database URL. Empty: a SQLite file `moderation.sqlite3` in DATA_DIR."
+    )
+    data_dir: str = _setting("var", "Folder for the embedded SQLite database and beat state.")
+    redis_url: str = _setting(
+        "redis://127.0.0.1:6379/0", "Redis for rate/velocity/duplicate windows and dispatch marks."
+    )
+    broker_url: str = _setting("", "Celery broker URL. Empty: REDIS_URL.")
+    visibility_timeout_s: int = _setting(
+        900,
+        "Seconds before Redis redelivers an unacknowledged task; longer than the slowest task "
+        "with its retries.",
+    )
+    enqueue_timeout_s: float = _setting(
+        1.0, "Seconds the API waits for the broker before leaving a comment to the sweeper."
+    )
+    enqueue_breaker_s: float = _setting(
+        5.0, "After a failed enqueue, seconds the API skips the broker (the sweeper catches up)."
+    )
+    sweeper_interval_s: int = _setting(30, "How often beat runs the pending-comment sweeper.")
+    sweeper_grace_s: int = _setting(
+        60, "A pending comment with no live dispatch mark is re-enqueued after this many seconds."
+    )
+    sweeper_batch: int = _setting(500, "At most this many comments re-enqueued per sweep.")
+
+    # --- HTTP API
+    max_request_bytes: int = _setting(65536, "Largest request body accepted (413 above).")
+    comment_min_chars: int = _setting(1, "Shortest comment body, after normalisation.")
+    comment_max_chars: int = _setting(5000, "Longest comment body, after normalisation.")
+    page_size: int = _setting(20, "Default page size of list endpoints.")
+    page_size_max: int = _setting(100, "Largest page size a client may ask for.")
+    replies_per_thread: int = _setting(
+        50, "Approved replies embedded under each top-level comment in an article's list."
+    )
+    log_level: str = _setting("INFO", "Python log level.")
+    log_format: str = _setting("json", "`json` (one object a line) or `text`.")
+    public_url: str = _setting(
+        "", "Base URL used in Location headers; empty: taken from the request."
+    )
+
+    # --- scoring pipeline
+    toxicity_model: str = _setting(
+        "original",
+        "Detoxify model: original, unbiased, multilingual, original-small, unbiased-small "
+        "(or any name when TOXICITY_CHECKPOINT is set).",
+    )
+    toxicity_checkpoint: str = _setting(
+        "", "Local Detoxify checkpoint file (.ckpt); empty: the named model."
+    )
+    toxicity_checkpoint_sha256: str = _setting(
+        "",
+        "Expected SHA-256 of TOXICITY_CHECKPOINT; checked before loading (torch.load unpickles).",
+    )
+    toxicity_hf_config_path: str = _setting(
+        "", "Local Hugging Face config/tokenizer folder for TOXICITY_CHECKPOINT."
+    )
+    toxicity_languages: tuple[str, ...] = _setting(
+        (),
+        "ISO 639-1 codes the model covers; empty: Detoxify's documented ones for the model.",
+        parse_list,
+    )
+    models_dir: str = _setting(
+        "models", "Where `moderation download-model` puts weights (torch hub and HF caches)."
+    )
+    toxicity_device: str = _setting("cpu", "torch device for Detoxify (cpu, cuda, cuda:1).")
+    toxicity_threads: int = _setting(
+        0, "torch threads per toxicity worker process; 0: cores / worker concurrency."
+    )
+    toxicity_batch_size: int = _setting(32, "Most comments scored in one model call.")
+    toxicity_batch_wait_ms: int = _setting(
+        100, "Longest a toxicity worker waits to fill a batch before scoring what it has."
+    )
+    toxicity_max_attempts: int = _setting(
+        5, "Deliveries of one comment to the scorer before it is held as `scorer_failed`."
+    )
+    toxicity_bands: dict[str, tuple[float, float]] = _setting(
+        parse_bands(DEFAULT_TOXICITY_BANDS),
+        "Per-label `low:high` bands: approve below low, review between, reject at or above high.",
+        parse_bands,
+    )
+    spam_band: tuple[float, float] = _setting(
+        (0.5, 0.9),
+        "`low:high` for the combined spam probability.",
+        lambda raw: parse_bands(f"spam={raw}")["spam"],
+    )
+    min_words_for_language: int = _setting(
+        3, "Texts with fewer words than this are not routed by language detection."
+    )
+
+    # --- moderation and webhooks
+    report_threshold: int = _setting(
+        3, "Reader reports that send an approved comment back to review."
+    )
+    webhook_url: str = _setting("", "Site endpoint for comment status events; empty: none sent.")
+    webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header.")
+    webhook_timeout_s: float = _setting(5.0, "HTTP timeout of one webhook delivery.")
+
+    # --- ops
+    flower_basic_auth: str = _setting(
+        "", "`user:password` for Flower's basic auth (comma-separated for several)."
+    )
+    flower_port: int = _setting(5555, "Flower's port under `make run`.")
+    api_port: int = _setting(8000, "The API's port under `make run`.")
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``MODERATION_*`` variables, then keyword overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = PREFIX + f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            try:
+                values[f.name] = _parse(f, raw)
+            except (SettingsError, ValueError) as exc:
+                raise SettingsError(f"{key}: {exc}") from exc
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.comment_min_chars < 1 or self.comment_max_chars < self.comment_min_chars:
+            raise SettingsError("need 1 <= COMMENT_MIN_CHARS <= COMMENT_MAX_CHARS")
+        if self.log_format not in {"json", "text"}:
+            raise SettingsError("LOG_FORMAT must be json or text")
+        if self.toxicity_batch_size < 1:
+            raise SettingsError("TOXICITY_BATCH_SIZE must be at least 1")
+        if not self.toxicity_checkpoint and self.toxicity_model not in DETOXIFY_MODELS:
+            raise SettingsError(
+                f"TOXICITY_MODEL must be one of {', '.join(DETOXIFY_MODELS)} "
+                "unless TOXICITY_CHECKPOINT is set"
+            )
+
+    # Derived values -----------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = Path(self.data_dir).resolve() / "moderation.sqlite3"
+        return f"sqlite:///{path}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def dispatch_mark_ttl_s(self) -> int:
+        """A dispatch mark outlives the broker's own redelivery of a lost task."""
+        return self.visibility_timeout_s + 2 * self.sweeper_interval_s
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    parse = f.metadata.get("parse")
+    if parse is not None:
+        return parse(raw)
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if kind == "bool":
+        return parse_bool(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={lo:g}:{hi:g}" for k, (lo, hi) in value.items())
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"{value[0]:g}:{value[1]:g}"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def settings_table() -> str:
+    """The README's settings table, in Markdown."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        default = _show(getattr(defaults, f.name))
+        default = f"`{default}`" if default else "(empty)"
+        lines.append(f"| `{PREFIX}{f.name.upper()}` | {default} | {f.metadata['doc']} |")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""The application factory: one Flask app per call, never a global one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_smorest
+import redis
+from celery import Celery
+from flask import Flask, request
+
+from config import Settings
+from config.celery import celery_config
+from service import app_context, errors, logs
+from service.db import Database
+from service.dispatch import Dispatcher
+from service.schemas import ErrorEnvelopeSchema
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest, documenting our error envelope instead of its own."""
+
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the API app from ``settings`` (default: the environment)."""
+    settings = settings or Settings.from_env(**overrides)
+    app = Flask("service")
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="Comment moderation API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    logs.configure_logging(settings.log_level, settings.log_format)
+
+    db = Database(settings.sqlalchemy_url)
+    redis_client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.enqueue_timeout_s,
+        socket_timeout=max(settings.enqueue_timeout_s, 2.0),
+        health_check_interval=30,
+    )
+    celery = celery_init_app(app, settings)
+    app.extensions["db"] = db
+    app.extensions["redis"] = redis_client
+    app.extensions["dispatcher"] = Dispatcher(
+        celery, redis_client, settings.dispatch_mark_ttl_s, settings.enqueue_breaker_s
+    )
+
+    app_context.init_app(app)
+    logs.init_app(app)
+    _require_json_bodies(app)
+
+    api = Api(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
+    from service.articles.api import blp as articles_blp
+    from service.comments.api import blp as comments_blp
+    from service.ops.api import blp as ops_blp
+
+    api.register_blueprint(comments_blp)
+    api.register_blueprint(articles_blp)
+    app.register_blueprint(ops_blp)
+    # after flask-smorest's own handlers, so ours win: one error shape everywhere
+    errors.init_app(app)
+    return app
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    """The app's Celery instance (flask's examples/celery pattern), in app.extensions."""
+    celery = Celery("moderation", task_cls="workers.base:AppTask")
+    celery.config_from_object(celery_config(settings))
+    celery.flask_app = app  # type: ignore[attr-defined]
+    app.extensions["celery"] = celery
+    return celery
+
+
+def _require_json_bodies(app: Flask) -> None:
+    @app.before_request
+    def _check_content_type() -> None:
+        if (
+            request.method in {"POST", "PUT", "PATCH"}
+            and (request.content_length or request.headers.get("Transfer-Encoding"))
+            and not request.is_json
+        ):
+            errors.abort(
+                415,
+                "Send the body as JSON with Content-Type: application/json.",
+                code="unsupported_media_type",
+            )
+
+
+API_DESCRIPTION = """\
+Comment intake and moderation for news sites.
+
+Every error has one shape: `{"error": {"status", "code", "message", "details"?,
+"request_id"?}}`. `code` is stable; `message` tells a person what to change.
+"""

@@ -1,0 +1,1 @@
+"""Comments: intake, normalisation, storage and the frontend's read API."""

@@ -1,0 +1,90 @@
+"""HTTP API of comments for the site's frontend."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service.app_context import db_session, dispatcher, settings
+from service.comments import services
+from service.comments.schemas import (
+    CommentInSchema,
+    CommentOutSchema,
+    ListCommentsArgs,
+    ThreadPageSchema,
+)
+from service.errors import Invalid, NotFound
+
+blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "A retried POST with the same key returns the original comment "
+    "instead of storing a duplicate.",
+}
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise Invalid(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.",
+            details={"Idempotency-Key": ["1 to 200 printable ASCII characters."]},
+        )
+    return key
+
+
+@blp.route("/articles/<article_id>/comments")
+class ArticleComments(MethodView):
+    @blp.arguments(CommentInSchema)
+    @blp.response(202, CommentOutSchema, headers={"Location": {"description": "the comment's URL"}})
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    def post(self, data: dict[str, Any], article_id: str) -> Any:
+        """Submit a reader's comment.
+
+        The comment is stored `pending` and scored in the background; poll its URL
+        (the Location header) or wait for the webhook.
+        """
+        session = db_session()
+        submission = services.submit_comment(
+            session, dispatcher(), article_id, data, _idempotency_key()
+        )
+        session.commit()
+        comment = submission.comment
+        location = url_for("comments.Comment", comment_id=comment.id, _external=False)
+        base = settings().public_url.rstrip("/")
+        return comment, 202, {"Location": f"{base}{location}" if base else location}
+
+    @blp.arguments(ListCommentsArgs, location="query")
+    @blp.response(200, ThreadPageSchema)
+    def get(self, args: dict[str, Any], article_id: str) -> Any:
+        """List an article's approved comments, oldest first, replies under their threads."""
+        return services.list_approved_threads(
+            db_session(),
+            article_id,
+            limit=args["limit"],
+            cursor=args["cursor"],
+            replies_per_thread=settings().replies_per_thread,
+        )
+
+
+@blp.route("/comments/<uuid:comment_id>", endpoint="Comment")
+class CommentResource(MethodView):
+    @blp.response(200, CommentOutSchema)
+    def get(self, comment_id: uuid.UUID) -> Any:
+        """Read one comment and its status (the author's view)."""
+        comment = services.get_comment(db_session(), comment_id)
+        if comment is None:
+            raise NotFound(f"No comment {comment_id}.", code="comment_not_found")
+        return comment

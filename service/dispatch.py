@@ -1,0 +1,120 @@
+"""Putting comment ids on the Celery queues: after commit, never blocking on a dead broker.
+
+The database is the source of truth. A comment is stored ``pending`` first; its id
+goes to the broker only once that transaction has committed. Each successful send
+leaves a *dispatch mark* in Redis (a key with a TTL a little longer than the broker's
+own redelivery window). The sweeper re-sends every pending comment older than a grace
+period that has no live mark: one whose send failed, or whose message Redis lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+import redis
+from celery import Celery
+from kombu.exceptions import KombuError
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
+from service.db import Session
+
+log = logging.getLogger(__name__)
+
+#: Task names are the dotted paths of the functions in ``workers/`` (a test checks them).
+PROCESS_COMMENT = "workers.pipeline.tasks.process_comment"
+SCORE_TOXICITY = "workers.toxicity.tasks.score_toxicity"
+
+QUEUE_OF = {PROCESS_COMMENT: DEFAULT_QUEUE, SCORE_TOXICITY: TOXICITY_QUEUE}
+
+_BROKER_ERRORS = (KombuError, KombuOperationalError, redis.RedisError, OSError)
+
+
+class Dispatcher:
+    """Sends comment ids to pipeline tasks and keeps the dispatch marks."""
+
+    MARK_PREFIX = "moderation:dispatched:"
+
+    def __init__(
+        self, celery: Celery, redis_client: redis.Redis, mark_ttl_s: int, breaker_s: float
+    ) -> None:
+        self.celery = celery
+        self.redis = redis_client
+        self.mark_ttl_s = mark_ttl_s
+        self.breaker_s = breaker_s
+        self._broken_until = 0.0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------
+    def after_commit(
+        self, session: Session, ids: Iterable[uuid.UUID | str], task: str = PROCESS_COMMENT
+    ) -> None:
+        """Send ``ids`` to ``task`` once ``session``'s transaction commits."""
+        ids = [str(i) for i in ids]
+        if ids:
+            session.after_commit(lambda: self.send(ids, task))
+
+    def send(self, ids: Sequence[str], task: str = PROCESS_COMMENT) -> list[str]:
+        """Send each id as its own task message; return the ids the broker took.
+
+        Never raises for a broker problem: what was not sent stays ``pending`` in
+        the database, and the sweeper sends it once the broker is back.
+        """
+        if not ids:
+            return []
+        if time.monotonic() < self._broken_until:
+            log.warning(
+                "broker marked down; %d comment(s) left to the sweeper",
+                len(ids),
+                extra={"task": task, "comment_ids": list(ids)},
+            )
+            return []
+        sent: list[str] = []
+        try:
+            for comment_id in ids:
+                self.celery.send_task(task, args=[comment_id], queue=QUEUE_OF.get(task))
+                sent.append(comment_id)
+        except _BROKER_ERRORS as exc:
+            with self._lock:
+                self._broken_until = time.monotonic() + self.breaker_s
+            log.warning(
+                "could not enqueue %d comment(s); the sweeper will retry: %s",
+                len(ids) - len(sent),
+                exc,
+                extra={"task": task, "comment_ids": [i for i in ids if i not in sent]},
+            )
+        self._mark(sent)
+        return sent
+
+    # ------------------------------------------------------------------
+    def _mark(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for comment_id in ids:
+                pipe.set(self.MARK_PREFIX + comment_id, "1", ex=self.mark_ttl_s)
+            pipe.execute()
+        except redis.RedisError as exc:
+            # Only costs a duplicate send later, which the tasks shrug off.
+            log.warning("could not write dispatch marks: %s", exc)
+
+    def unmarked(self, ids: Sequence[str]) -> list[str]:
+        """The ids among ``ids`` with no live dispatch mark."""
+        if not ids:
+            return []
+        marks = self.redis.mget([self.MARK_PREFIX + i for i in ids])
+        return [i for i, mark in zip(ids, marks, strict=True) if mark is None]
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Drop the marks of comments that no longer need the pipeline."""
+        keys = [self.MARK_PREFIX + str(i) for i in ids]
+        if keys:
+            try:
+                self.redis.delete(*keys)
+            except redis.RedisError as exc:
+                log.warning("could not clear dispatch marks: %s", exc)

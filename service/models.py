@@ -1,0 +1,7 @@
+"""Import every model module, so the metadata (and Alembic) sees all tables."""
+
+
+def load_all() -> None:
+    import service.articles.models
+    import service.comments.models
+    import service.moderation.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Moderation: decisions, the audit trail, and the moderators' API."""

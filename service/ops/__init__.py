@@ -1,0 +1,1 @@
+"""Ops endpoints: liveness, readiness, metrics."""

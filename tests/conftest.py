@@ -1,0 +1,131 @@
+"""Fixtures: a real PostgreSQL database and a SQLite file, a real Redis, each test rolled back.
+
+Every test that takes ``app``/``client``/``session`` runs twice: once on PostgreSQL
+(127.0.0.1:5432, a database created for this run) and once on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
+
+from config import Settings
+from service import create_app
+from service.db import Session
+from service.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_TEST_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _create_pg_database(prefix: str) -> tuple[str, sa.Engine, str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return url, admin, name
+
+
+def _drop_pg_database(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated to head."""
+    url, admin, name = _create_pg_database("moderation_test")
+    upgrade(url)
+    yield url
+    _drop_pg_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/moderation.sqlite3"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["postgresql", "sqlite"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> Iterator[redis.Redis]:
+    """The test Redis database, emptied before the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def make_settings(db_url: str, redis_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": db_url,
+        "redis_url": redis_url,
+        "log_format": "text",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings.from_env(environ={}, **values)
+
+
+@pytest.fixture(scope="session")
+def app(db_url: str, redis_url: str) -> Iterator[Flask]:
+    application = create_app(make_settings(db_url, redis_url))
+    application.testing = True
+    yield application
+    application.extensions["db"].dispose()
+
+
+@pytest.fixture
+def connection(app: Flask) -> Iterator[sa.Connection]:
+    """One connection in one transaction for the whole test, rolled back at the end.
+
+    The app's sessions join it with savepoints, so a view's ``commit()`` is real
+    to the code under test and still leaves nothing behind.
+    """
+    db = app.extensions["db"]
+    conn = db.engine.connect()
+    transaction = conn.begin()
+    original = dict(db.sessionmaker.kw)
+    db.sessionmaker.configure(bind=conn, join_transaction_mode="create_savepoint")
+    try:
+        yield conn
+    finally:
+        db.sessionmaker.kw.clear()
+        db.sessionmaker.kw.update(original)
+        transaction.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session(app: Flask, connection: sa.Connection) -> Iterator[Session]:
+    """A session on the test's connection, for arranging data and checking results."""
+    s = app.extensions["db"].sessionmaker()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(app: Flask, connection: sa.Connection, redis_db: redis.Redis) -> FlaskClient:
+    return app.test_client()

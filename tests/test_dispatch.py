@@ -1,0 +1,137 @@
+"""Enqueue after commit, and nothing lost when the broker is down: the sweeper catches up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+import workers.pipeline.tasks  # noqa: F401 - registers the tasks on every Celery app
+from service import create_app
+from service.comments import services
+from service.comments.models import Comment, Status
+from service.db import Session, utcnow
+from service.dispatch import PROCESS_COMMENT, Dispatcher
+from tests.conftest import make_settings
+from tests.helpers import PrivateRedis, queued
+
+GOOD = {"author_id": "u1", "author_name": "Lan", "body": "Hello there"}
+
+
+def test_id_is_sent_only_after_commit(app: Flask, session: Session, redis_db: redis.Redis) -> None:
+    dispatcher = app.extensions["dispatcher"]
+    submission = services.submit_comment(session, dispatcher, "a1", dict(GOOD))
+    session.flush()
+    assert queued(redis_db, "default") == []  # stored, not yet committed: nothing sent
+    session.commit()
+    [task] = queued(redis_db, "default")
+    assert task.name == PROCESS_COMMENT
+    assert task.args == [str(submission.comment.id)]  # the id only, never the object
+    assert redis_db.exists(Dispatcher.MARK_PREFIX + str(submission.comment.id))
+
+
+def test_nothing_is_sent_when_the_transaction_rolls_back(
+    app: Flask, session: Session, redis_db: redis.Redis
+) -> None:
+    services.submit_comment(session, app.extensions["dispatcher"], "a1", dict(GOOD))
+    session.flush()
+    session.rollback()
+    session.commit()
+    assert queued(redis_db, "default") == []
+
+
+def test_post_sends_exactly_one_message(client: FlaskClient, redis_db: redis.Redis) -> None:
+    comment_id = client.post("/v1/articles/a1/comments", json=GOOD).get_json()["id"]
+    # a retried POST (same Idempotency-Key) does not send the comment again
+    client.post("/v1/articles/a2/comments", json=GOOD, headers={"Idempotency-Key": "k"})
+    client.post("/v1/articles/a2/comments", json=GOOD, headers={"Idempotency-Key": "k"})
+    tasks = queued(redis_db, "default")
+    assert len(tasks) == 2
+    assert tasks[0].args == [comment_id]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    yield server
+    server.stop()
+
+
+def _app_on(db_url: str, broker: PrivateRedis, **overrides: object) -> Flask:
+    settings = make_settings(
+        db_url, broker.url, enqueue_timeout_s=0.5, sweeper_grace_s=0, **overrides
+    )
+    return create_app(settings)
+
+
+def test_broker_down_then_sweeper_enqueues(db_url: str, private_redis: PrivateRedis) -> None:
+    """Redis is not running when the comment arrives; it is sent once Redis is back."""
+    api = _app_on(db_url, private_redis)  # Redis not started: the broker is down
+    client = api.test_client()
+    response = client.post("/v1/articles/outage/comments", json=GOOD)
+    assert response.status_code == 202
+    comment_id = response.get_json()["id"]
+    assert response.get_json()["status"] == "pending"
+    # while the breaker is open, later comments skip the broker at once and are kept too
+    assert client.post("/v1/articles/outage/comments", json=GOOD).status_code == 202
+
+    db = api.extensions["db"]
+    with db.session() as s:
+        stored = s.get(Comment, uuid.UUID(comment_id))
+        assert stored is not None and stored.status == Status.PENDING
+
+    private_redis.start()  # Redis is back, empty
+    # the sweeper runs in another process (a worker on beat): a separate app
+    worker = _app_on(db_url, private_redis)
+    sweep = worker.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
+    try:
+        assert sweep() >= 2
+        tasks = queued(private_redis.client(), "default")
+        sent = {t.args[0] for t in tasks if t.name == PROCESS_COMMENT}
+        assert comment_id in sent
+        # marked now: the next sweep does not send it again
+        assert sweep() == 0
+        assert len(queued(private_redis.client(), "default")) == len(tasks)
+    finally:
+        with db.session() as s:
+            s.execute(sa.delete(Comment).where(Comment.article.has(external_id="outage")))
+        api.extensions["db"].dispose()
+        worker.extensions["db"].dispose()
+
+
+def test_sweeper_leaves_recent_and_marked_comments_alone(
+    app: Flask, session: Session, redis_db: redis.Redis
+) -> None:
+    from tests.factories import make_article, make_comment
+
+    article = make_article(session)
+    old = make_comment(
+        session, article, status=Status.PENDING, created_at=utcnow() - timedelta(hours=1)
+    )
+    old_marked = make_comment(
+        session, article, status=Status.PENDING, created_at=utcnow() - timedelta(hours=1)
+    )
+    make_comment(session, article, status=Status.PENDING)  # recent: within the grace period
+    make_comment(session, article, status=Status.HELD, created_at=utcnow() - timedelta(hours=1))
+    session.commit()
+    dispatcher = app.extensions["dispatcher"]
+    dispatcher._mark([str(old_marked.id)])
+
+    sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
+    assert sweep() == 1
+    assert [t.args for t in queued(redis_db, "default")] == [[str(old.id)]]
+
+
+def test_every_dispatched_task_name_exists_in_the_worker(app: Flask) -> None:
+    import workers.toxicity.tasks  # noqa: F401
+    from service.dispatch import QUEUE_OF
+
+    registered = app.extensions["celery"].tasks
+    for name in QUEUE_OF:
+        assert name in registered, name

@@ -1,0 +1,65 @@
+"""The base task class: every task runs in an app context inside one database transaction.
+
+Task bodies read ``self.session`` and never commit: the base class commits when the
+body returns and rolls back when it raises, and tasks sent with
+``Dispatcher.after_commit`` leave only after that commit (DESIGN.md: enqueue after
+commit, ids only).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+import celery
+from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from service.db import Database, Session
+
+_session: ContextVar[Session | None] = ContextVar("task_session", default=None)
+
+#: Errors worth retrying: the database or Redis blinked. Anything else is a bug
+#: and must surface, not loop.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+class AppTask(celery.Task):
+    """Runs the body inside the Flask app context and a database transaction."""
+
+    abstract = True
+
+    @property
+    def flask_app(self) -> Flask:
+        return self.app.flask_app  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def database(self) -> Database:
+        return self.flask_app.extensions["db"]
+
+    @property
+    def session(self) -> Session:
+        session = _session.get()
+        if session is None:
+            raise RuntimeError("task session used outside a running task")
+        return session
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.flask_app.app_context(), self.database.session() as session:
+            token = _session.set(session)
+            try:
+                return super().__call__(*args, **kwargs)
+            finally:
+                _session.reset(token)

@@ -1,0 +1,6 @@
+"""Worker entry point: build the app, expose its Celery instance. Nothing else at import."""
+
+from service import create_app
+
+flask_app = create_app()
+celery = flask_app.extensions["celery"]

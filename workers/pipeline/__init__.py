@@ -1,0 +1,1 @@
+"""The scoring pipeline's cheap stages and its decision, on the ``default`` queue."""

@@ -1,0 +1,62 @@
+"""Pipeline tasks: thin wrappers that take ids, call services, and let the base commit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from celery import shared_task
+
+from service.comments.models import Comment, Status
+from service.comments.services import stale_pending_ids
+from workers.base import TRANSIENT_ERRORS, AppTask
+
+log = logging.getLogger(__name__)
+
+DELIVERY = {
+    "base": AppTask,
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "soft_time_limit": 30,
+    "time_limit": 60,
+}
+
+
+@shared_task(name="workers.pipeline.tasks.process_comment", **DELIVERY)
+def process_comment(self: AppTask, comment_id: str) -> None:
+    """Run a pending comment through the pipeline; a no-op once it is decided."""
+    comment = self.session.get(Comment, uuid.UUID(comment_id))
+    if comment is None:
+        log.warning("comment %s not found; nothing to do", comment_id)
+        return
+    if comment.status != Status.PENDING:
+        log.info("comment %s already %s; skipping", comment_id, comment.status)
+        return
+    log.info("comment %s received by the pipeline", comment_id)
+
+
+@shared_task(name="workers.pipeline.tasks.sweep_pending", **{**DELIVERY, "max_retries": 0})
+def sweep_pending(self: AppTask) -> int:
+    """Re-send pending comments that lost their way (broker down, Redis wiped)."""
+    settings = self.flask_app.config["SETTINGS"]
+    dispatcher = self.flask_app.extensions["dispatcher"]
+    stale = stale_pending_ids(
+        self.session, timedelta(seconds=settings.sweeper_grace_s), settings.sweeper_batch
+    )
+    lost = dispatcher.unmarked(stale)
+    if lost:
+        sent = dispatcher.send(lost)
+        log.warning(
+            "sweeper re-enqueued %d of %d pending comment(s) with no dispatch mark",
+            len(sent),
+            len(lost),
+        )
+    return len(lost)

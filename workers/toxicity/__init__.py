@@ -1,0 +1,1 @@
+"""Toxicity scoring with Detoxify, batched, on the ``toxicity`` queue."""

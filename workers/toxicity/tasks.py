@@ -1,0 +1,1 @@
+"""Toxicity tasks (the scorer arrives with the scoring issue)."""
