@@ -157,8 +157,33 @@ class Settings:
         "`low:high` for the combined spam probability.",
         lambda raw: parse_bands(f"spam={raw}")["spam"],
     )
+    toxicity_quantize: bool = _setting(
+        False,
+        "Dynamic int8 quantisation of the model's linear layers (faster on CPU; measure "
+        "its score drift on real weights before turning it on).",
+    )
     min_words_for_language: int = _setting(
-        3, "Texts with fewer words than this are not routed by language detection."
+        3,
+        "Texts with fewer words than this (and no Vietnamese letters) are too short to "
+        "route by language: they are scored.",
+    )
+    spam_allow_domains: tuple[str, ...] = _setting(
+        (),
+        "Link domains never counted as spam signals (the site's own), comma-separated.",
+        parse_list,
+    )
+    spam_deny_domains: tuple[str, ...] = _setting(
+        (), "Link domains that make a comment spam outright, comma-separated.", parse_list
+    )
+    spam_window_s: int = _setting(
+        3600, "Window in which repeated (near-)identical texts count as duplicates."
+    )
+    spam_velocity_window_s: int = _setting(600, "Window of the author and IP velocity counters.")
+    spam_author_velocity: int = _setting(
+        5, "Comments by one author within the velocity window before it counts as a signal."
+    )
+    spam_ip_velocity: int = _setting(
+        15, "Comments from one IP within the velocity window before it counts as a signal."
     )
 
     # --- moderation and webhooks
@@ -172,6 +197,19 @@ class Settings:
     # --- ops
     flower_basic_auth: str = _setting(
         "", "`user:password` for Flower's basic auth (comma-separated for several)."
+    )
+    default_concurrency: int = _setting(
+        2, "Processes of the `default` queue's worker (Procfile and docker-compose)."
+    )
+    toxicity_concurrency: int = _setting(
+        1,
+        "Processes of the `toxicity` worker; torch threads are split between them.",
+    )
+    toxicity_prefetch: int = _setting(
+        64,
+        "Prefetch multiplier of the `toxicity` worker: messages it holds per process. At "
+        "least TOXICITY_BATCH_SIZE, or batches never fill; twice that lets the next batch "
+        "gather while one is scored.",
     )
     flower_port: int = _setting(5555, "Flower's port under `make run`.")
     api_port: int = _setting(8000, "The API's port under `make run`.")

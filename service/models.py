@@ -4,4 +4,5 @@
 def load_all() -> None:
     import service.articles.models
     import service.comments.models
-    import service.moderation.models  # noqa: F401
+    import service.moderation.models
+    import service.policy.models  # noqa: F401

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from service.comments.models import Comment, Status
 from service.comments.services import stale_pending_ids
 from workers.base import TRANSIENT_ERRORS, AppTask
+from workers.pipeline.stages import pipeline_for, run_cheap_stages
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,8 @@ DELIVERY = {
 
 @shared_task(name="workers.pipeline.tasks.process_comment", **DELIVERY)
 def process_comment(self: AppTask, comment_id: str) -> None:
-    """Run a pending comment through the pipeline; a no-op once it is decided."""
-    comment = self.session.get(Comment, uuid.UUID(comment_id))
-    if comment is None:
-        log.warning("comment %s not found; nothing to do", comment_id)
-        return
-    if comment.status != Status.PENDING:
-        log.info("comment %s already %s; skipping", comment_id, comment.status)
-        return
-    log.info("comment %s received by the pipeline", comment_id)
+    """Run a pending comment through the stages before toxicity; a no-op once decided."""
+    run_cheap_stages(self.session, pipeline_for(self.flask_app), uuid.UUID(comment_id))
 
 
 @shared_task(name="workers.pipeline.tasks.sweep_pending", **{**DELIVERY, "max_retries": 0})

@@ -1,0 +1,367 @@
+"""The pipeline's stages, cheapest first, and the decision that ends it.
+
+``run_cheap_stages`` (default queue): article closed / author banned / banned words,
+then language, then spam. It stops with a decision when one is already certain, or
+when the language is one the toxicity model cannot read; otherwise it stores what it
+found and sends the comment to the toxicity queue.
+
+``score_and_decide`` (toxicity queue): scores a batch of comments in one model call
+and decides each one. Every stage's output is stored on the comment, and the decision
+is re-derivable from it with :func:`workers.pipeline.policy.decide`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from flask import Flask
+
+from config import Settings
+from service.comments.models import Comment, Status
+from service.db import Session
+from service.dispatch import SCORE_TOXICITY, Dispatcher
+from service.moderation.services import (
+    PIPELINE_ACTOR,
+    StatusListener,
+    change_status,
+    update_pending,
+)
+from service.policy.models import WordKind
+from service.policy.services import WordListCache, author_standing
+from workers.pipeline.language import LanguageDetector
+from workers.pipeline.policy import Decision, PolicyConfig, PolicyInput, decide
+from workers.spam.signals import (
+    BehaviourWindows,
+    CommentFacts,
+    SpamConfig,
+    combine,
+    parse_domains,
+    text_signals,
+)
+from workers.toxicity.scorer import ScorerUnavailable, ToxicityScorer, covered_languages
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_PREFIX = "moderation:scoring-attempts:"
+
+
+@dataclass
+class Pipeline:
+    """A worker process's pipeline resources, built once and reused for every task."""
+
+    settings: Settings
+    redis: redis.Redis
+    dispatcher: Dispatcher
+    listeners: list[StatusListener] = field(default_factory=list)
+
+    @cached_property
+    def language(self) -> LanguageDetector:
+        return LanguageDetector(min_words=self.settings.min_words_for_language)
+
+    @cached_property
+    def spam_classifier(self) -> Any:
+        from workers.spam.classifier import SpamClassifier
+
+        return SpamClassifier.load()
+
+    @cached_property
+    def spam_config(self) -> SpamConfig:
+        s = self.settings
+        return SpamConfig(
+            allow_domains=parse_domains(s.spam_allow_domains),
+            deny_domains=parse_domains(s.spam_deny_domains),
+            window_s=s.spam_window_s,
+            velocity_window_s=s.spam_velocity_window_s,
+            author_velocity_limit=s.spam_author_velocity,
+            ip_velocity_limit=s.spam_ip_velocity,
+        )
+
+    @cached_property
+    def windows(self) -> BehaviourWindows:
+        return BehaviourWindows(self.redis, self.spam_config)
+
+    @cached_property
+    def words(self) -> WordListCache:
+        return WordListCache()
+
+    @cached_property
+    def policy(self) -> PolicyConfig:
+        return PolicyConfig(
+            toxicity_bands=self.settings.toxicity_bands, spam_band=self.settings.spam_band
+        )
+
+    @cached_property
+    def covered_languages(self) -> frozenset[str]:
+        return covered_languages(self.settings)
+
+
+def pipeline_for(app: Flask) -> Pipeline:
+    """The app's pipeline (one per process; the worker's app lives as long as the process)."""
+    pipeline = app.extensions.get("pipeline")
+    if pipeline is None:
+        pipeline = Pipeline(
+            settings=app.config["SETTINGS"],
+            redis=app.extensions["redis"],
+            dispatcher=app.extensions["dispatcher"],
+            listeners=list(app.extensions.get("status_listeners", [])),
+        )
+        app.extensions["pipeline"] = pipeline
+    return pipeline
+
+
+# --- building the policy input from what is stored ---------------------------------
+
+
+def policy_input(
+    comment: Comment,
+    signals: dict[str, Any],
+    standing: str,
+    *,
+    toxicity: dict[str, float] | None = None,
+    toxicity_model: str | None = None,
+    toxicity_skipped: str | None = None,
+) -> PolicyInput:
+    words = signals.get("words", {})
+    spam = signals.get("spam")
+    language = signals.get("language") or {}
+    return PolicyInput(
+        toxicity=toxicity,
+        toxicity_model=toxicity_model,
+        toxicity_skipped=toxicity_skipped,
+        spam=spam["probability"] if spam else None,
+        spam_model=spam.get("model") if spam else None,
+        spam_signals=spam.get("contributions", {}) if spam else {},
+        language=language.get("code"),
+        language_supported=language.get("supported", True),
+        article_mode=comment.article.moderation_mode,
+        article_open=comment.article.comments_open,
+        author_standing=standing,
+        banned_words=tuple(words.get("banned", ())),
+        suspect_words=tuple(words.get("suspect", ())),
+    )
+
+
+def _apply(
+    session: Session,
+    pipeline: Pipeline,
+    comment: Comment,
+    decision: Decision,
+    fields: dict[str, Any],
+) -> bool:
+    entry = change_status(
+        session,
+        comment.id,
+        to_status=decision.status,
+        actor=PIPELINE_ACTOR,
+        reason_code=decision.reasons[0]["rule"],
+        reasons=decision.reasons,
+        fields=fields,
+        listeners=pipeline.listeners,
+    )
+    if entry is None:
+        log.info("comment %s was decided by someone else first; leaving it", comment.id)
+        return False
+    session.after_commit(lambda: pipeline.dispatcher.forget([str(comment.id)]))
+    log.info(
+        "comment %s %s (%s)",
+        comment.id,
+        decision.status,
+        ", ".join(r["rule"] for r in decision.reasons),
+        extra={"comment_id": str(comment.id), "status": decision.status},
+    )
+    return True
+
+
+# --- stage 1: cheap checks, language, spam ----------------------------------------
+
+
+def _is_new_author(session: Session, comment: Comment) -> bool:
+    earlier = session.scalar(
+        sa.select(Comment.id)
+        .where(
+            Comment.author_id == comment.author_id,
+            Comment.created_at < comment.created_at,
+            Comment.id != comment.id,
+        )
+        .limit(1)
+    )
+    return earlier is None
+
+
+def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID) -> str:
+    """Run the stages before toxicity; returns what happened (for logs and tests)."""
+    comment = session.get(Comment, comment_id)
+    if comment is None:
+        log.warning("comment %s does not exist; nothing to do", comment_id)
+        return "missing"
+    if comment.status != Status.PENDING:
+        return "already_decided"
+
+    standing = author_standing(session, comment.author_id)
+    matches = pipeline.words.matcher(session).find(comment.body)
+    signals: dict[str, Any] = {
+        "author": {"standing": standing},
+        "words": {
+            "banned": [m.phrase for m in matches if m.kind == WordKind.BANNED],
+            "suspect": [m.phrase for m in matches if m.kind == WordKind.SUSPECT],
+        },
+    }
+
+    def finish(decision: Decision, **extra: Any) -> str:
+        _apply(session, pipeline, comment, decision, {"signals": signals, **extra})
+        return decision.status
+
+    # Certain already: no language model, classifier or Redis needed.
+    early = decide(policy_input(comment, signals, standing), pipeline.policy)
+    if early.status == Status.REJECTED:
+        return finish(early)
+
+    language = pipeline.language.detect(comment.body)
+    supported = (
+        language.code is None
+        or not language.reliable
+        or language.code in pipeline.covered_languages
+    )
+    signals["language"] = {**language.as_signal(), "supported": supported}
+
+    classifier = pipeline.spam_classifier
+    facts = CommentFacts(
+        comment_id=str(comment.id),
+        body=comment.body,
+        author_id=comment.author_id,
+        client_ip=comment.client_ip,
+        created_at=comment.created_at.timestamp(),
+    )
+    new_author = _is_new_author(session, comment)
+    signals["author"]["new"] = new_author
+    text = text_signals(comment.body, pipeline.spam_config)
+    behaviour = pipeline.windows.observe(facts)
+    verdict = combine(
+        classifier.probability(comment.body),
+        text,
+        behaviour,
+        new_author=new_author,
+        config=pipeline.spam_config,
+    )
+    signals["spam"] = {
+        "probability": verdict.probability,
+        "classifier": verdict.classifier,
+        "model": classifier.version,
+        "contributions": verdict.contributions,
+        "text": text,
+        "behaviour": behaviour,
+    }
+    stored = {
+        "signals": signals,
+        "language": language.code,
+        "spam_score": verdict.probability,
+    }
+
+    decision = decide(
+        policy_input(comment, signals, standing, toxicity_skipped="not_scored_yet"),
+        pipeline.policy,
+    )
+    if decision.status == Status.REJECTED or not supported:
+        # certain spam, or a language the model cannot read: toxicity would add nothing
+        return finish(decision, language=language.code, spam_score=verdict.probability)
+
+    if update_pending(session, comment.id, **stored):
+        pipeline.dispatcher.after_commit(session, [comment.id], task=SCORE_TOXICITY)
+        return "sent_to_toxicity"
+    return "already_decided"
+
+
+# --- stage 2: toxicity in batches, then the decision --------------------------------
+
+
+def _count_attempts(pipeline: Pipeline, ids: Sequence[str]) -> dict[str, int]:
+    pipe = pipeline.redis.pipeline(transaction=False)
+    for comment_id in ids:
+        pipe.incr(ATTEMPTS_PREFIX + comment_id)
+        pipe.expire(ATTEMPTS_PREFIX + comment_id, 86400)
+    results = pipe.execute()
+    return {comment_id: int(results[i * 2]) for i, comment_id in enumerate(ids)}
+
+
+def score_and_decide(
+    session: Session,
+    pipeline: Pipeline,
+    comment_ids: Sequence[str],
+    get_scorer: Any,
+) -> dict[str, str]:
+    """Score the pending comments among ``comment_ids`` in one model call and decide each.
+
+    ``get_scorer`` returns the process's :class:`ToxicityScorer` or raises
+    :class:`ScorerUnavailable`; then every comment is held with that reason.
+    Returns comment id -> outcome.
+    """
+    ids = list(dict.fromkeys(comment_ids))  # a batch may carry one id twice
+    comments = list(
+        session.scalars(
+            sa.select(Comment).where(
+                Comment.id.in_([uuid.UUID(i) for i in ids]),
+                Comment.status == Status.PENDING.value,
+            )
+        )
+    )
+    outcome = dict.fromkeys(ids, "already_decided")
+    if not comments:
+        return outcome
+
+    attempts = _count_attempts(pipeline, [str(c.id) for c in comments])
+    limit = pipeline.settings.toxicity_max_attempts
+    failed = [c for c in comments if attempts[str(c.id)] > limit]
+    comments = [c for c in comments if attempts[str(c.id)] <= limit]
+    for comment in failed:
+        # Delivered again and again without an answer (the scorer crashes on it, or
+        # its batch keeps dying): a person decides instead of an endless loop.
+        standing = author_standing(session, comment.author_id)
+        inp = policy_input(
+            comment, comment.signals or {}, standing, toxicity_skipped="scorer_failed"
+        )
+        _apply(session, pipeline, comment, decide(inp, pipeline.policy), {})
+        outcome[str(comment.id)] = "scorer_failed"
+    if not comments:
+        return outcome
+
+    scorer: ToxicityScorer | None
+    try:
+        scorer = get_scorer()
+        # rounded before deciding, so the stored scores re-derive the stored decision
+        scores: list[dict[str, float] | None] = [
+            {label: round(value, 5) for label, value in s.items()}
+            for s in scorer.score([c.body for c in comments])
+        ]
+        model = f"{scorer.name}@{scorer.version}"
+        skipped = None
+    except ScorerUnavailable as exc:
+        log.error("toxicity scorer unavailable, holding %d comment(s): %s", len(comments), exc)
+        scorer, scores, model, skipped = None, [None] * len(comments), None, "scorer_unavailable"
+
+    for comment, score in zip(comments, scores, strict=True):
+        standing = author_standing(session, comment.author_id)
+        inp = policy_input(
+            comment,
+            comment.signals or {},
+            standing,
+            toxicity=score,
+            toxicity_model=model,
+            toxicity_skipped=skipped,
+        )
+        decision = decide(inp, pipeline.policy)
+        fields: dict[str, Any] = {}
+        if score is not None and scorer is not None:
+            fields = {
+                "scores": score,
+                "scored_by": {"name": scorer.name, "version": scorer.version},
+            }
+        if _apply(session, pipeline, comment, decision, fields):
+            outcome[str(comment.id)] = decision.status
+    return outcome
