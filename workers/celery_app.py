@@ -1,5 +1,6 @@
 """Worker entry point: build the app, expose its Celery instance. Nothing else at import."""
 
+import workers.signals  # noqa: F401 - per-process setup after fork
 from service import create_app
 
 flask_app = create_app()

@@ -1,0 +1,264 @@
+"""The pipeline's stages called as functions (real database and Redis, a fake scorer).
+
+The real Detoxify path and real workers are in test_pipeline_integration.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+
+from service.comments.models import Comment, Status
+from service.db import Session
+from service.dispatch import SCORE_TOXICITY
+from service.moderation.models import AuditEntry
+from service.policy.models import AuthorStanding, WordRule
+from service.policy.services import WordListCache
+from tests.factories import make_article, make_comment
+from tests.helpers import queued
+from workers.pipeline.policy import decide
+from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
+from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
+
+
+@pytest.fixture
+def pipeline(app: Flask, redis_db: redis.Redis) -> Pipeline:
+    p = Pipeline(app.config["SETTINGS"], app.extensions["redis"], app.extensions["dispatcher"])
+    p.words = WordListCache(check_every_s=0)  # type: ignore[misc] # rules change within tests
+    return p
+
+
+def submit(session: Session, body: str, article: Any = None, **fields: Any) -> Comment:
+    article = article or make_article(session)
+    comment = make_comment(session, article, status=Status.PENDING, body=body, **fields)
+    session.commit()
+    return comment
+
+
+def audit(session: Session, comment: Comment) -> list[AuditEntry]:
+    return list(session.scalars(sa.select(AuditEntry).where(AuditEntry.comment_id == comment.id)))
+
+
+def run(session: Session, pipeline: Pipeline, comment: Comment, scorer: Any = None) -> str:
+    """Both stages, as the two queues would run them; returns the final status."""
+    first = run_cheap_stages(session, pipeline, comment.id)
+    session.commit()
+    if first == "sent_to_toxicity":
+        scorer = scorer or KeywordScorer()
+        score_and_decide(session, pipeline, [str(comment.id)], lambda: scorer)
+        session.commit()
+    session.expire_all()
+    return session.get(Comment, comment.id).status
+
+
+def rules(comment: Comment) -> list[str]:
+    return [r["rule"] for r in comment.reasons]
+
+
+def test_clean_english_comment_is_scored_and_approved(
+    session: Session, pipeline: Pipeline, redis_db: redis.Redis
+) -> None:
+    comment = submit(session, "A thoughtful analysis of the budget, thank you for writing it.")
+    assert run_cheap_stages(session, pipeline, comment.id) == "sent_to_toxicity"
+    session.commit()
+    [task] = queued(redis_db, "toxicity")
+    assert (task.name, task.args) == (SCORE_TOXICITY, [str(comment.id)])
+
+    scorer = KeywordScorer()
+    outcome = score_and_decide(session, pipeline, [str(comment.id)], lambda: scorer)
+    session.commit()
+    assert outcome == {str(comment.id): "approved"}
+    session.expire_all()
+    stored = session.get(Comment, comment.id)
+    assert stored.status == Status.APPROVED
+    assert stored.scores["toxicity"] == pytest.approx(0.01)
+    assert stored.scored_by == {"name": "keyword-fake", "version": "1"}
+    assert stored.signals["language"]["code"] == "en"
+    assert 0 <= stored.spam_score < 0.5
+    assert rules(stored) == ["below_thresholds"]
+    assert stored.decided_by == "system:pipeline" and stored.decided_at is not None
+    [entry] = audit(session, stored)
+    assert (entry.from_status, entry.to_status, entry.actor) == (
+        "pending",
+        "approved",
+        "system:pipeline",
+    )
+    assert entry.details["reasons"] == stored.reasons
+
+
+def test_toxic_comment_is_rejected_with_label_score_threshold_and_model(
+    session: Session, pipeline: Pipeline
+) -> None:
+    comment = submit(session, "You are an idiot and so is everyone who agrees with you.")
+    assert run(session, pipeline, comment) == Status.REJECTED
+    stored = session.get(Comment, comment.id)
+    insult = next(r for r in stored.reasons if r.get("label") == "insult")
+    assert insult == {
+        "rule": "toxicity",
+        "effect": "rejected",
+        "label": "insult",
+        "score": 0.93,
+        "threshold": pipeline.settings.toxicity_bands["insult"][1],
+        "model": "keyword-fake@1",
+    }
+
+
+def test_vietnamese_goes_to_review_and_is_never_scored(
+    session: Session, pipeline: Pipeline, redis_db: redis.Redis
+) -> None:
+    scorer = KeywordScorer()
+    comment = submit(session, "Bài viết hay quá, cảm ơn tác giả!")
+    assert run(session, pipeline, comment, scorer) == Status.HELD
+    stored = session.get(Comment, comment.id)
+    assert rules(stored) == ["language_unsupported"]
+    assert stored.reasons[0]["language"] == "vi"
+    assert stored.language == "vi" and stored.scores is None
+    assert scorer.calls == [] and queued(redis_db, "toxicity") == []
+
+
+def test_link_spam_is_caught_by_signals(session: Session, pipeline: Pipeline) -> None:
+    comment = submit(
+        session,
+        "Make money from home!! Visit http://bit.ly/easy-cash and http://cash-now.xyz "
+        "or WhatsApp +84 912 345 678 today",
+    )
+    assert run(session, pipeline, comment) == Status.REJECTED
+    stored = session.get(Comment, comment.id)
+    [spam] = [r for r in stored.reasons if r["rule"] == "spam"]
+    assert spam["score"] >= pipeline.settings.spam_band[1]
+    assert {"links", "shorteners", "contact_details"} <= set(spam["signals"])
+    assert stored.scores is None  # the pipeline stopped before toxicity
+
+
+def test_banned_author_and_banned_words_stop_first(session: Session, pipeline: Pipeline) -> None:
+    session.add(AuthorStanding(author_id="troll", standing="banned"))
+    session.add(WordRule(phrase="địt", kind="banned"))
+    session.commit()
+    banned = submit(session, "Anything at all", author_id="troll")
+    assert run(session, pipeline, banned) == Status.REJECTED
+    assert rules(session.get(Comment, banned.id)) == ["author_banned"]
+    worded = submit(session, "dit me may")  # unaccented evasion of a banned word
+    assert run(session, pipeline, worded) == Status.REJECTED
+    stored = session.get(Comment, worded.id)
+    assert stored.reasons[0] == {"rule": "banned_word", "effect": "rejected", "words": ["địt"]}
+
+
+def test_suspect_word_and_always_review_hold_after_scoring(
+    session: Session, pipeline: Pipeline
+) -> None:
+    session.add(WordRule(phrase="scam", kind="suspect"))
+    session.add(AuthorStanding(author_id="watched", standing="always_review"))
+    session.commit()
+    c1 = submit(session, "This offer looks like a scam to me, be careful everyone.")
+    assert run(session, pipeline, c1) == Status.HELD
+    assert rules(session.get(Comment, c1.id)) == ["suspect_word"]
+    c2 = submit(session, "I fully agree with the points made in this article.", author_id="watched")
+    assert run(session, pipeline, c2) == Status.HELD
+    stored = session.get(Comment, c2.id)
+    assert rules(stored) == ["author_always_review"]
+    assert stored.scores is not None
+
+
+def test_pre_moderated_article_holds_everything_with_scores(
+    session: Session, pipeline: Pipeline
+) -> None:
+    article = make_article(session, moderation_mode="pre")
+    comment = submit(session, "A calm and clean comment about this sensitive story.", article)
+    assert run(session, pipeline, comment) == Status.HELD
+    stored = session.get(Comment, comment.id)
+    assert rules(stored) == ["pre_moderation"]
+    assert stored.scores is not None  # moderators see the scores
+
+
+def test_article_closed_after_submission_rejects(session: Session, pipeline: Pipeline) -> None:
+    article = make_article(session)
+    comment = submit(session, "Posted just before the article was closed.", article)
+    article.comments_open = False
+    session.commit()
+    assert run(session, pipeline, comment) == Status.REJECTED
+    assert rules(session.get(Comment, comment.id)) == ["article_closed"]
+
+
+def test_scorer_unavailable_holds_never_approves(session: Session, pipeline: Pipeline) -> None:
+    comment = submit(session, "A perfectly fine comment about local elections this year.")
+    run_cheap_stages(session, pipeline, comment.id)
+    session.commit()
+
+    def broken() -> KeywordScorer:
+        raise ScorerUnavailable("checkpoint file not found: /models/x.ckpt")
+
+    assert score_and_decide(session, pipeline, [str(comment.id)], broken) == {
+        str(comment.id): "held"
+    }
+    session.commit()
+    session.expire_all()
+    stored = session.get(Comment, comment.id)
+    assert (stored.status, rules(stored)) == (Status.HELD, ["scorer_unavailable"])
+
+
+def test_a_comment_is_decided_exactly_once(session: Session, pipeline: Pipeline) -> None:
+    comment = submit(session, "Interesting point about the transport budget this year.")
+    assert run(session, pipeline, comment) == Status.APPROVED
+    # the same messages delivered again (redelivery, sweeper): nothing changes
+    assert run_cheap_stages(session, pipeline, comment.id) == "already_decided"
+    scorer = KeywordScorer()
+    outcome = score_and_decide(session, pipeline, [str(comment.id)] * 2, lambda: scorer)
+    session.commit()
+    assert outcome == {str(comment.id): "already_decided"}
+    assert scorer.calls == []
+    assert len(audit(session, comment)) == 1
+
+
+def test_repeatedly_failing_comment_is_held_as_scorer_failed(
+    session: Session, pipeline: Pipeline, redis_db: redis.Redis
+) -> None:
+    comment = submit(session, "A comment whose batch keeps crashing the worker for some reason.")
+    run_cheap_stages(session, pipeline, comment.id)
+    session.commit()
+    redis_db.set(
+        f"moderation:scoring-attempts:{comment.id}", pipeline.settings.toxicity_max_attempts
+    )
+    scorer = KeywordScorer()
+    assert score_and_decide(session, pipeline, [str(comment.id)], lambda: scorer) == {
+        str(comment.id): "scorer_failed"
+    }
+    session.commit()
+    session.expire_all()
+    assert rules(session.get(Comment, comment.id)) == ["scorer_failed"]
+    assert scorer.calls == []
+
+
+def test_stored_decision_is_rederivable_from_stored_inputs(
+    session: Session, pipeline: Pipeline
+) -> None:
+    for body in [
+        "You are an idiot.",
+        "Thanks for the clear explanation of the new tax rules.",
+        "Bài này viết sai rồi",
+        "Free money http://bit.ly/x call 0912345678",
+    ]:
+        comment = submit(session, body)
+        run(session, pipeline, comment)
+        stored = session.get(Comment, comment.id)
+        model = (
+            f"{stored.scored_by['name']}@{stored.scored_by['version']}"
+            if stored.scored_by
+            else None
+        )
+        inp = policy_input(
+            stored, stored.signals, "normal", toxicity=stored.scores, toxicity_model=model
+        )
+        again = decide(inp, pipeline.policy)
+        assert again.status == stored.status, body
+        if stored.scores is not None:
+            assert again.reasons == stored.reasons, body
+
+
+def test_missing_comment_is_harmless(session: Session, pipeline: Pipeline) -> None:
+    assert run_cheap_stages(session, pipeline, uuid.uuid4()) == "missing"
+    assert score_and_decide(session, pipeline, [str(uuid.uuid4())], KeywordScorer) != {}
