@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pip takes this exact torch first: any other torch request pulls a CUDA build.
 TORCH := torch==2.13.0
+# Elsewhere, add "--index-url https://download.pytorch.org/whl/cpu" (PyPI's Linux wheel is CUDA).
+TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
@@ -13,7 +15,7 @@ export MODERATION_DATA_DIR ?= var
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) $(TORCH)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[ml,dev]'
 	@touch $@
 

@@ -50,8 +50,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         request_id = current_request_id.get()
         prefix = f"[{request_id}] " if request_id else ""
-        record.msg = prefix + redact(str(record.msg))
-        return super().format(record)
+        return prefix + redact(super().format(record))
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

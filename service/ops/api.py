@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 import redis
+import sqlalchemy as sa
 import sqlalchemy.exc
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
-from service.app_context import database, redis_client
+from service.app_context import db_session, redis_client
 from service.errors import error_response
+from service.ops import status as ops_status
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,10 @@ def readyz() -> Any:
     """The database and Redis are reachable; 503 names the one that is not."""
     checks: dict[str, str] = {}
     try:
-        database().ping()
+        db_session().execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
     except sqlalchemy.exc.SQLAlchemyError as exc:
+        db_session().rollback()
         log.warning("readiness: database unreachable: %s", exc)
         checks["database"] = "unreachable"
     try:
@@ -45,3 +48,16 @@ def readyz() -> Any:
             503, f"Not ready: {', '.join(down)} unreachable.", "not_ready", details=checks
         )
     return jsonify(status="ok", checks=checks)
+
+
+@blp.get("/statusz")
+def statusz() -> Any:
+    """Comment counts, queue depths, the oldest pending comment, each scorer's state."""
+    return jsonify(ops_status.collect(db_session(), redis_client()))
+
+
+@blp.get("/metrics")
+def metrics() -> Any:
+    """The same, as Prometheus gauges."""
+    text = ops_status.prometheus(ops_status.collect(db_session(), redis_client()))
+    return Response(text, mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,130 @@
+"""Health, readiness, logs with request ids, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import create_app
+from tests.conftest import make_settings
+from tests.helpers import free_port
+
+
+def test_healthz(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_when_all_is_up(client: FlaskClient) -> None:
+    body = client.get("/readyz").get_json()
+    assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_readyz_names_redis_when_it_is_down(db_url: str) -> None:
+    app = create_app(
+        make_settings(db_url, f"redis://127.0.0.1:{free_port()}/0", enqueue_timeout_s=0.3)
+    )
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error["code"] == "not_ready"
+    assert error["details"] == {"database": "ok", "redis": "unreachable"}
+    assert "redis" in error["message"]
+    app.extensions["db"].dispose()
+
+
+def test_readyz_names_the_database_when_it_is_down(redis_url: str) -> None:
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    app = create_app(make_settings(dead, redis_url))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["details"] == {"database": "unreachable", "redis": "ok"}
+
+
+def test_database_down_on_submit_is_a_503_in_the_error_shape(redis_url: str) -> None:
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    app = create_app(make_settings(dead, redis_url))
+    response = app.test_client().post(
+        "/v1/articles/a1/comments", json={"author_id": "u", "author_name": "n", "body": "hi"}
+    )
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error["code"] == "database_unavailable"
+    assert response.headers["Retry-After"]
+
+
+def test_request_id_is_echoed_and_logged(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        response = client.get(
+            "/v1/comments/01a22abf-5dbc-7c58-96a4-50197bd05d72",
+            headers={"X-Request-ID": "req-abc-123"},
+        )
+    assert response.headers["X-Request-ID"] == "req-abc-123"
+    assert response.get_json()["error"]["request_id"] == "req-abc-123"
+    [record] = [r for r in caplog.records if r.name == "service.access"]
+    assert record.status == 404 and record.path.startswith("/v1/comments/")
+    # a hostile request id is replaced, not echoed
+    response = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"})
+    assert response.headers["X-Request-ID"] != "bad id <script>"
+
+
+def test_json_log_lines_carry_the_request_id(app: Flask, client: FlaskClient) -> None:
+    from service.logs import JsonFormatter, current_request_id
+
+    token = current_request_id.set("rid-1")
+    try:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        record.comment_id = "c1"
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        current_request_id.reset(token)
+    assert line["message"] == "hello world"
+    assert line["request_id"] == "rid-1"
+    assert line["comment_id"] == "c1"
+    assert line["level"] == "info"
+
+
+def test_secrets_never_reach_log_lines() -> None:
+    from service.logs import redact
+
+    assert "s3cr3t" not in redact("Authorization: Bearer s3cr3t")
+    assert "hunter2" not in redact("url?token=hunter2&x=1")
+
+
+def test_openapi_document_is_generated_from_the_schemas(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["info"]["title"] == "Comment moderation API"
+    paths = spec["paths"]
+    post = paths["/v1/articles/{article_id}/comments"]["post"]
+    assert "202" in post["responses"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    schema = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert {"author_id", "author_name", "body"} <= set(schema["required"])
+    assert schema.get("additionalProperties") is False
+    assert "Idempotency-Key" in {p["name"] for p in post.get("parameters", [])}
+    assert "/v1/comments/{comment_id}" in paths
+    assert "/v1/articles/{article_id}" in paths
+    # the documented error body is our envelope
+    error = spec["components"]["schemas"]["ErrorEnvelope"]
+    assert "error" in error["properties"]
+
+
+def test_docs_page(client: FlaskClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert b"swagger" in response.data.lower()
+    assert b"openapi.json" in response.data
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient) -> None:
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+    response = client.delete("/v1/articles/a1/comments")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
