@@ -1,0 +1,364 @@
+"""End to end: the real API (gunicorn), real Celery workers for both queues, a real Redis,
+a real PostgreSQL, and a Detoxify checkpoint built here, loaded through Detoxify's own code.
+
+Slow by nature (processes start, the model loads): marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from config import Settings
+from service.comments.models import Comment
+from service.db import Database
+from service.moderation.models import AuditEntry
+from service.policy.services import author_standing
+from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.helpers import PrivateRedis, wait_for
+from tests.stack import Process, Stack, poll_until
+from workers.pipeline.policy import PolicyConfig, decide
+from workers.pipeline.stages import policy_input
+from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
+
+pytestmark = pytest.mark.integration
+
+LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[Database]:
+    url, admin, name = _create_pg_database("moderation_it")
+    from service.migrate import upgrade
+
+    upgrade(url)
+    db = Database(url)
+    yield db
+    db.dispose()
+    _drop_pg_database(admin, name)
+
+
+def _checkpoint_env(files: CheckpointFiles) -> dict[str, str]:
+    return {**files.env(), "MODERATION_TOXICITY_MODEL": "original"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> CheckpointFiles:
+    return build_checkpoint(tmp_path_factory.mktemp("tiny"), "tiny")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    database: Database, tiny: CheckpointFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    redis_server = PrivateRedis().start()
+    s = Stack(
+        database.url,
+        redis_server,
+        tmp_path_factory.mktemp("logs"),
+        MODERATION_TOXICITY_BATCH_WAIT_MS="200",
+        MODERATION_SWEEPER_INTERVAL_S="2",
+        MODERATION_SWEEPER_GRACE_S="1",
+        **_checkpoint_env(tiny),
+    )
+    try:
+        yield s
+    finally:
+        s.stop()
+        redis_server.stop()
+
+
+@pytest.fixture(scope="module")
+def running(stack: Stack) -> dict[str, Any]:
+    """API, a default worker and a toxicity worker."""
+    _api, url = stack.api()
+    default = stack.worker("default", concurrency=2)
+    toxicity = stack.worker("toxicity", concurrency=1, prefetch=32)
+    return {"url": url, "default": default, "toxicity": toxicity}
+
+
+def post(url: str, article: str, body: str, **extra: Any) -> dict[str, Any]:
+    response = requests.post(
+        f"{url}/v1/articles/{article}/comments",
+        json={
+            "author_id": extra.pop("author_id", "reader-1"),
+            "author_name": "Reader",
+            "body": body,
+            **extra,
+        },
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait_decided(url: str, ids: list[str], timeout: float = 90) -> dict[str, dict[str, Any]]:
+    def fetch() -> dict[str, dict[str, Any]]:
+        return {i: requests.get(f"{url}/v1/comments/{i}", timeout=10).json() for i in ids}
+
+    return poll_until(
+        fetch,
+        lambda got: all(c["status"] != "pending" for c in got.values()),
+        timeout,
+        f"{len(ids)} comment(s) to be decided",
+    )
+
+
+def load(db: Database, comment_id: str) -> tuple[Comment, list[AuditEntry]]:
+    with db.session() as s:
+        comment = s.get(Comment, uuid.UUID(comment_id))
+        s.expunge(comment)
+        audit = list(s.scalars(sa.select(AuditEntry).where(AuditEntry.comment_id == comment.id)))
+        standing = author_standing(s, comment.author_id)
+        comment.article  # noqa: B018 - load it while the session is open
+    comment._standing = standing  # type: ignore[attr-defined]
+    return comment, audit
+
+
+def test_comments_posted_over_http_are_decided_by_the_policy_on_stored_scores(
+    running: dict[str, Any], database: Database, tiny: CheckpointFiles
+) -> None:
+    url = running["url"]
+    english = [
+        post(url, "it-1", text)["id"]
+        for text in [
+            "The council should publish the full budget before the vote next week.",
+            "I disagree with the author: the numbers in the second chart are wrong.",
+            "What a clear and useful explanation of the new traffic rules, thank you.",
+            "This is the worst article I have read all year, you people are idiots.",
+            "Will the new metro line stop at the central station or not?",
+            "My family has lived here for forty years and we have never seen such floods.",
+        ]
+    ]
+    vietnamese = post(url, "it-1", "Bài viết hay quá, cảm ơn tác giả đã phân tích rất kỹ!")["id"]
+    spam = post(
+        url,
+        "it-1",
+        "Kiếm tiền online 5 triệu/ngày!!! Xem ngay http://bit.ly/kiem-tien và "
+        "http://lam-giau.xyz, liên hệ Zalo 0912 345 678",
+        author_id="promo-1",
+    )["id"]
+    reply = post(url, "it-1", "Agreed, the chart uses the wrong year.", parent_id=english[1])["id"]
+    ids = [*english, vietnamese, spam, reply]
+
+    decided = wait_decided(url, ids)
+    settings = Settings.from_env(environ={})
+    config = PolicyConfig(settings.toxicity_bands, settings.spam_band)
+
+    for comment_id in ids:
+        comment, audit = load(database, comment_id)
+        assert decided[comment_id]["status"] == comment.status
+        assert [(a.from_status, a.to_status) for a in audit] == [("pending", comment.status)]
+        assert audit[0].actor == "system:pipeline"
+        model = (
+            f"{comment.scored_by['name']}@{comment.scored_by['version']}"
+            if comment.scored_by
+            else None
+        )
+        again = decide(
+            policy_input(
+                comment,
+                comment.signals,
+                comment._standing,  # type: ignore[attr-defined]
+                toxicity=comment.scores,
+                toxicity_model=model,
+            ),
+            config,
+        )
+        assert again.status == comment.status, comment_id
+        if comment.scores is not None:
+            assert again.reasons == comment.reasons
+
+    for comment_id in [*english, reply]:
+        comment, _ = load(database, comment_id)
+        # scored through Detoxify's own loader, with the checkpoint built for the test
+        assert set(comment.scores) == LABELS
+        assert comment.scored_by == {
+            "name": "detoxify-checkpoint:model",
+            "version": tiny.sha256[:12],
+        }
+        assert comment.language == "en"
+
+    comment, _ = load(database, vietnamese)
+    assert comment.status == "held"
+    assert [r["rule"] for r in comment.reasons] == ["language_unsupported"]
+    assert comment.scores is None  # never scored as if it were English
+
+    comment, _ = load(database, spam)
+    assert comment.status == "rejected"
+    [reason] = [r for r in comment.reasons if r["rule"] == "spam"]
+    assert {"links", "shorteners", "contact_details"} <= set(reason["signals"])
+    assert comment.scores is None
+
+
+def test_a_redelivered_task_does_not_decide_twice(
+    running: dict[str, Any], database: Database, stack: Stack
+) -> None:
+    url = running["url"]
+    comment_id = post(url, "it-2", "Thanks for covering the election results in such detail.")["id"]
+    first = wait_decided(url, [comment_id])[comment_id]
+    before, audit_before = load(database, comment_id)
+
+    # deliver both pipeline messages again, as Redis would after a lost ack
+    from service import create_app
+
+    app = create_app(Settings.from_env(environ=stack.env))
+    celery = app.extensions["celery"]
+    celery.send_task("workers.pipeline.tasks.process_comment", args=[comment_id], queue="default")
+    celery.send_task("workers.toxicity.tasks.score_toxicity", args=[comment_id], queue="toxicity")
+    toxicity: Process = running["toxicity"]
+    wait_for(
+        lambda: f"'{comment_id}': 'already_decided'" in toxicity.output(),
+        30,
+        what="the toxicity worker to see the redelivered comment",
+    )
+    after, audit_after = load(database, comment_id)
+    assert after.status == first["status"] == before.status
+    assert after.version == before.version
+    assert len(audit_after) == len(audit_before) == 1
+    app.extensions["db"].dispose()
+
+
+def test_broker_down_at_submit_then_sweeper_and_worker_decide(
+    running: dict[str, Any], stack: Stack
+) -> None:
+    url = running["url"]
+    beat = stack.beat()
+    beat.wait_for_output("beat: Starting", timeout=30)
+    stack.redis.stop()  # Redis (the broker) goes away
+    try:
+        response = requests.post(
+            f"{url}/v1/articles/it-3/comments",
+            json={"author_id": "r", "author_name": "R", "body": "Posted while Redis was down."},
+            timeout=15,
+        )
+        assert response.status_code == 202, response.text
+        comment_id = response.json()["id"]
+        assert (
+            requests.get(f"{url}/v1/comments/{comment_id}", timeout=5).json()["status"] == "pending"
+        )
+    finally:
+        stack.redis.start()  # back, and empty: the message was never sent
+    # beat's sweeper finds it pending with no dispatch mark and sends it; workers decide
+    decided = wait_decided(url, [comment_id], timeout=120)
+    assert decided[comment_id]["status"] in {"approved", "held", "rejected"}
+    beat.stop()
+
+
+def test_flower_sees_workers_and_tasks(running: dict[str, Any], stack: Stack) -> None:
+    _flower, flower_url = stack.flower("ops:s3cret")
+    assert requests.get(f"{flower_url}/api/workers", timeout=5).status_code == 401
+    auth = ("ops", "s3cret")
+    comment_id = post(running["url"], "it-4", "Flower should show the tasks for this comment.")[
+        "id"
+    ]
+    wait_decided(running["url"], [comment_id])
+
+    workers = poll_until(
+        lambda: requests.get(f"{flower_url}/api/workers?refresh=1", auth=auth, timeout=15).json(),
+        lambda w: (
+            any(n.startswith("default-") for n in w) and any(n.startswith("toxicity-") for n in w)
+        ),
+        60,
+        "Flower to list both workers",
+    )
+    assert workers
+
+    def tasks() -> dict[str, Any]:
+        return requests.get(f"{flower_url}/api/tasks", auth=auth, timeout=10).json()
+
+    def ours(found: dict[str, Any]) -> dict[str, str]:
+        return {
+            t["name"]: t["state"] for t in found.values() if comment_id in (t.get("args") or "")
+        }
+
+    seen = poll_until(
+        tasks,
+        lambda found: (
+            ours(found).get("workers.pipeline.tasks.process_comment") == "SUCCESS"
+            and ours(found).get("workers.toxicity.tasks.score_toxicity") == "SUCCESS"
+        ),
+        60,
+        "Flower to show both tasks of the comment as succeeded",
+    )
+    assert set(ours(seen)) == {
+        "workers.pipeline.tasks.process_comment",
+        "workers.toxicity.tasks.score_toxicity",
+    }
+
+
+# --- a worker killed in the middle of a batch -----------------------------------------
+
+
+@pytest.fixture
+def slow_stack(
+    database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, str]]:
+    """A stack whose model takes about a second per batch, so a batch can be interrupted."""
+    small = build_checkpoint(tmp_path_factory.mktemp("small"), "small")
+    redis_server = PrivateRedis().start()
+    s = Stack(
+        database.url,
+        redis_server,
+        tmp_path_factory.mktemp("slow-logs"),
+        MODERATION_TOXICITY_BATCH_SIZE="64",
+        MODERATION_TOXICITY_BATCH_WAIT_MS="1500",
+        # short, so the test need not wait an hour for Redis to hand the batch back;
+        # the sweeper re-sends once the dispatch marks (5 s + 2 sweeps) run out
+        MODERATION_VISIBILITY_TIMEOUT_S="5",
+        MODERATION_SWEEPER_INTERVAL_S="2",
+        MODERATION_SWEEPER_GRACE_S="1",
+        **_checkpoint_env(small),
+    )
+    try:
+        _api, url = s.api()
+        s.worker("default", concurrency=2)
+        s.beat()
+        yield s, url
+    finally:
+        s.stop()
+        redis_server.stop()
+
+
+def test_worker_killed_mid_batch_loses_no_comment(
+    slow_stack: tuple[Stack, str], database: Database
+) -> None:
+    stack, url = slow_stack
+    first = stack.worker("toxicity", concurrency=1, prefetch=64)
+    long_text = (
+        "The city council debated the transport budget for many hours yesterday, and the "
+        "residents who came to listen asked why the new bus lanes were delayed again. "
+    ) * 3
+    ids = [
+        post(url, "kill-1", f"{long_text} Comment {i}.", author_id=f"r{i}")["id"] for i in range(48)
+    ]
+
+    attempts = [f"moderation:scoring-attempts:{i}" for i in ids]
+    client = stack.redis.client()
+    # the batch has started once the worker counted its attempts (just before scoring)
+    wait_for(lambda: client.exists(*attempts) > 0, 30, interval=0.01, what="the batch to start")
+    first.kill()  # SIGKILL to the worker and its pool child, mid-batch
+
+    with database.session() as s:
+        states = s.scalars(
+            sa.select(Comment.status).where(Comment.id.in_([uuid.UUID(i) for i in ids]))
+        ).all()
+    assert "pending" in states, "the batch finished before the kill; make it slower"
+
+    stack.worker("toxicity", concurrency=1, prefetch=64)
+    decided = wait_decided(url, ids, timeout=120)
+    assert all(c["status"] in {"approved", "held", "rejected"} for c in decided.values())
+    with database.session() as s:
+        audits = s.execute(
+            sa.select(AuditEntry.comment_id, sa.func.count())
+            .where(AuditEntry.comment_id.in_([uuid.UUID(i) for i in ids]))
+            .group_by(AuditEntry.comment_id)
+        ).all()
+    assert len(audits) == len(ids) and all(n == 1 for _, n in audits)
+    # the interrupted batch was delivered again, not dropped
+    assert max(int(client.get(k) or 0) for k in attempts) >= 2
