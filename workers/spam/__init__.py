@@ -1,0 +1,1 @@
+"""Spam scoring: rule-based signals (signals.py) and a learned char n-gram classifier."""
