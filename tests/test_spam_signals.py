@@ -101,3 +101,9 @@ def test_combine_reports_contributions() -> None:
         0.2, text_signals("Good analysis, thanks.", CONFIG), {}, new_author=False, config=CONFIG
     )
     assert clean.contributions == {} and clean.probability == 0.2
+
+
+def test_ip_addresses_and_isbns_are_not_phone_numbers() -> None:
+    s = text_signals("Reverted vandalism from 192.168.100.201, see ISBN 978-0-306-40615-7", CONFIG)
+    assert s["phones"] == 0
+    assert text_signals("Gọi 0912.345.678 ngay", CONFIG)["phones"] == 1
