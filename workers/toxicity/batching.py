@@ -41,6 +41,17 @@ class SafeBatches(Batches):
     batch_wait_ms_setting: str | None = None
 
     def Strategy(self, task: Task, app: Any, consumer: Any) -> Callable[..., None]:
+        # Called again each time the consumer reconnects to the broker. celery-batches
+        # keeps its flush timer from the old connection, whose timer is gone: the
+        # buffer would then flush only when full. Start afresh instead; messages
+        # buffered on the dead connection were never acknowledged, so the broker
+        # (or the sweeper) delivers them again.
+        if self._tref is not None:
+            self._tref.cancel()
+            self._tref = None
+        for queue in (self._buffer, self._pending):
+            while not queue.empty():
+                queue.get_nowait()
         settings = getattr(app, "flask_app", None)
         if settings is not None:
             conf = settings.config["SETTINGS"]
