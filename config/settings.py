@@ -153,7 +153,7 @@ class Settings:
         parse_bands,
     )
     spam_band: tuple[float, float] = _setting(
-        (0.5, 0.9),
+        (0.5, 0.95),
         "`low:high` for the combined spam probability.",
         lambda raw: parse_bands(f"spam={raw}")["spam"],
     )
@@ -193,6 +193,23 @@ class Settings:
     webhook_url: str = _setting("", "Site endpoint for comment status events; empty: none sent.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header.")
     webhook_timeout_s: float = _setting(5.0, "HTTP timeout of one webhook delivery.")
+    webhook_max_attempts: int = _setting(
+        12, "Deliveries of one webhook event before it is marked failed."
+    )
+    webhook_retry_base_s: float = _setting(
+        5.0, "First retry delay of a failed webhook; doubles each time, capped at 10 minutes."
+    )
+    require_site_token: bool = _setting(
+        False,
+        "Require a `site` (or `admin`) bearer token to submit comments, register articles and "
+        "report comments. Turn on in production (docker-compose does).",
+    )
+    spam_model_dir: str = _setting(
+        "", "Folder of a retrained spam model (`moderation retrain-spam`); empty: the packaged one."
+    )
+    spam_labels_refresh_s: float = _setting(
+        10.0, "How often each worker process applies new moderator spam/ham labels."
+    )
 
     # --- ops
     flower_basic_auth: str = _setting(

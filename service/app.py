@@ -14,6 +14,7 @@ from config.celery import celery_config
 from service import app_context, errors, logs
 from service.db import Database
 from service.dispatch import Dispatcher
+from service.moderation.services import webhook_listener
 from service.schemas import ErrorEnvelopeSchema
 
 
@@ -53,8 +54,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     celery = celery_init_app(app, settings)
     app.extensions["db"] = db
     app.extensions["redis"] = redis_client
-    app.extensions["dispatcher"] = Dispatcher(
+    dispatcher = Dispatcher(
         celery, redis_client, settings.dispatch_mark_ttl_s, settings.enqueue_breaker_s
+    )
+    app.extensions["dispatcher"] = dispatcher
+    # called with every status change, inside its transaction
+    app.extensions["status_listeners"] = (
+        [webhook_listener(dispatcher)] if settings.webhook_url else []
     )
 
     app_context.init_app(app)
@@ -62,12 +68,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     _require_json_bodies(app)
 
     api = Api(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "an API token"}
+    )
     from service.articles.api import blp as articles_blp
     from service.comments.api import blp as comments_blp
+    from service.moderation.api import blp as moderation_blp
     from service.ops.api import blp as ops_blp
 
     api.register_blueprint(comments_blp)
     api.register_blueprint(articles_blp)
+    api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)

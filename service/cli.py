@@ -58,6 +58,71 @@ def build_checkpoint(shape: str, out: str) -> None:
         click.echo(f"export {key}={value}")
 
 
+def _database():  # type: ignore[no-untyped-def]
+    from service.db import Database
+
+    return Database(Settings.from_env().sqlalchemy_url)
+
+
+@main.command("create-token")
+@click.option("--name", required=True, help="Who or what holds it: a moderator, the site.")
+@click.option("--role", type=click.Choice(["moderator", "admin", "site"]), required=True)
+def create_token(name: str, role: str) -> None:
+    """Create an API token; it is printed once and only its hash is stored."""
+    from service.errors import Conflict
+    from service.moderation.auth import create_token as create
+
+    db = _database()
+    try:
+        with db.session() as session:
+            token = create(session, name, role)
+    except Conflict as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(token)
+    click.echo(f"# {role} token for {name}; store it now, it cannot be shown again", err=True)
+
+
+@main.command("revoke-token")
+@click.option("--name", required=True)
+def revoke_token(name: str) -> None:
+    """Revoke a token by its holder's name; requests with it get 401 from now on."""
+    from service.moderation.auth import revoke_token as revoke
+
+    with _database().session() as session:
+        if not revoke(session, name):
+            raise click.ClickException(f"no active token named {name!r}")
+    click.echo(f"revoked {name}")
+
+
+@main.command("list-tokens")
+def list_tokens() -> None:
+    """Token holders, roles and state (never the tokens)."""
+    from service.moderation.auth import list_tokens as listing
+
+    with _database().session() as session:
+        for token in listing(session):
+            state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+            click.echo(f"{token.name}\t{token.role}\t{state}\tcreated {token.created_at:%Y-%m-%d}")
+
+
+@main.command("retrain-spam")
+@click.option("--out", default=None, help="Output folder (default: MODELS_DIR/spam).")
+def retrain_spam(out: str | None) -> None:
+    """Fold every moderator spam/ham label into the spam model and save it.
+
+    Point MODERATION_SPAM_MODEL_DIR at the output; workers then apply only labels newer
+    than the ones folded in.
+    """
+    from workers.spam.learning import retrain
+
+    settings = Settings.from_env()
+    out = out or f"{settings.models_dir}/spam"
+    with _database().session() as session:
+        path, applied = retrain(session, settings.spam_model_dir or None, out)
+    click.echo(f"{applied} label(s) folded into {path}")
+    click.echo(f"export MODERATION_SPAM_MODEL_DIR={out}")
+
+
 def _safe(url: str) -> str:
     """The URL without its password, for printing."""
     from sqlalchemy.engine import make_url

@@ -28,8 +28,13 @@ log = logging.getLogger(__name__)
 #: Task names are the dotted paths of the functions in ``workers/`` (a test checks them).
 PROCESS_COMMENT = "workers.pipeline.tasks.process_comment"
 SCORE_TOXICITY = "workers.toxicity.tasks.score_toxicity"
+DELIVER_WEBHOOK = "workers.webhooks.tasks.deliver_webhook"
 
-QUEUE_OF = {PROCESS_COMMENT: DEFAULT_QUEUE, SCORE_TOXICITY: TOXICITY_QUEUE}
+QUEUE_OF = {
+    PROCESS_COMMENT: DEFAULT_QUEUE,
+    SCORE_TOXICITY: TOXICITY_QUEUE,
+    DELIVER_WEBHOOK: DEFAULT_QUEUE,
+}
 
 _BROKER_ERRORS = (KombuError, KombuOperationalError, redis.RedisError, OSError)
 
@@ -87,11 +92,12 @@ class Dispatcher:
                 exc,
                 extra={"task": task, "comment_ids": [i for i in ids if i not in sent]},
             )
-        self._mark(sent)
+        self.mark(sent)
         return sent
 
     # ------------------------------------------------------------------
-    def _mark(self, ids: Sequence[str]) -> None:
+    def mark(self, ids: Sequence[str]) -> None:
+        """Record that ``ids`` are on their way (a sweeper leaves them alone meanwhile)."""
         if not ids:
             return
         try:

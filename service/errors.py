@@ -45,6 +45,7 @@ class ServiceError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -180,7 +181,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_service_error(error: ServiceError) -> Response:
-    return error_response(error.status, error.message, error.code, error.details)
+    return error_response(error.status, error.message, error.code, error.details, error.headers)
 
 
 def handle_database_error(error: sqlalchemy.exc.OperationalError) -> Response:

@@ -94,3 +94,50 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+class WebhookReceiver:
+    """A real local HTTP server that records webhook deliveries.
+
+    It answers 500 to the first delivery of each event (so senders must retry) and 200
+    to every later one.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        receiver = self
+        self.requests: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                event = self.headers.get("X-Moderation-Event", "")
+                with receiver._lock:
+                    first = event not in receiver._seen
+                    receiver._seen.add(event)
+                    status = 500 if first else 200
+                    receiver.requests.append(
+                        {"headers": dict(self.headers), "body": body, "status": status}
+                    )
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/moderation"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def for_event(self, event_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if r["headers"].get("X-Moderation-Event") == event_id]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

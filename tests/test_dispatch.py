@@ -121,7 +121,7 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
     make_comment(session, article, status=Status.HELD, created_at=utcnow() - timedelta(hours=1))
     session.commit()
     dispatcher = app.extensions["dispatcher"]
-    dispatcher._mark([str(old_marked.id)])
+    dispatcher.mark([str(old_marked.id)])
 
     sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
     assert sweep() == 1

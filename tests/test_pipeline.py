@@ -262,3 +262,23 @@ def test_stored_decision_is_rederivable_from_stored_inputs(
 def test_missing_comment_is_harmless(session: Session, pipeline: Pipeline) -> None:
     assert run_cheap_stages(session, pipeline, uuid.uuid4()) == "missing"
     assert score_and_decide(session, pipeline, [str(uuid.uuid4())], KeywordScorer) != {}
+
+
+def test_vietnamese_word_lists_with_and_without_diacritics(
+    session: Session, pipeline: Pipeline
+) -> None:
+    session.add(WordRule(phrase="đồ chó", kind="banned"))
+    session.add(WordRule(phrase="ngu", kind="suspect"))
+    session.commit()
+    cases = {
+        "Mày đúng là đồ chó": ("rejected", ["banned_word"]),
+        "may dung la do cho": ("rejected", ["banned_word"]),  # diacritics dropped to evade
+        "Bọn nó ngu thật, không hiểu gì cả": ("held", ["suspect_word", "language_unsupported"]),
+        "this take is so ngu honestly": ("held", ["suspect_word"]),
+        "Chờ một chút, đồ ăn sắp xong": ("held", ["language_unsupported"]),  # chờ is not chó
+    }
+    for body, (status, expected) in cases.items():
+        comment = submit(session, body)
+        assert run(session, pipeline, comment) == status, body
+        got = [r["rule"] for r in session.get(Comment, comment.id).reasons]
+        assert got == expected, (body, got)

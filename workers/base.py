@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import celery
+from celery.exceptions import Retry
 from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -57,9 +58,20 @@ class AppTask(celery.Task):
         return session
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self.flask_app.app_context(), self.database.session() as session:
+        with self.flask_app.app_context():
+            session = self.database.sessionmaker()
             token = _session.set(session)
             try:
-                return super().__call__(*args, **kwargs)
+                result = super().__call__(*args, **kwargs)
+                session.commit()
+                return result
+            except Retry:
+                # a deliberate retry keeps what the attempt recorded (attempts, errors)
+                session.commit()
+                raise
+            except BaseException:
+                session.rollback()
+                raise
             finally:
                 _session.reset(token)
+                session.close()

@@ -11,6 +11,7 @@ from service.app_context import db_session
 from service.articles import services
 from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.errors import NotFound
+from service.moderation.auth import site_access
 
 blp = Blueprint(
     "articles", __name__, url_prefix="/v1", description="Articles and their comment policy"
@@ -27,8 +28,10 @@ class ArticleResource(MethodView):
             raise NotFound(f"No article {article_id!r} is registered.", code="article_not_found")
         return article
 
+    @site_access
     @blp.arguments(ArticleInSchema)
     @blp.response(200, ArticleOutSchema)
+    @blp.doc(security=[{}, {"bearerAuth": []}])
     def put(self, changes: dict[str, Any], article_id: str) -> Any:
         """Register an article or update its policy (fields left out keep their value)."""
         session = db_session()

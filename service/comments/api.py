@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -18,7 +18,10 @@ from service.comments.schemas import (
     ListCommentsArgs,
     ThreadPageSchema,
 )
-from service.errors import Invalid, NotFound
+from service.errors import Conflict, Invalid, NotFound
+from service.moderation import services as moderation
+from service.moderation.auth import site_access
+from service.moderation.schemas import ReportInSchema, ReportSchema
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
 
@@ -45,11 +48,18 @@ def _idempotency_key() -> str | None:
     return key
 
 
+SITE_TOKEN = {
+    "security": [{}, {"bearerAuth": []}],
+    "description": "A `site` token is required when MODERATION_REQUIRE_SITE_TOKEN is on.",
+}
+
+
 @blp.route("/articles/<article_id>/comments")
 class ArticleComments(MethodView):
+    @site_access
     @blp.arguments(CommentInSchema)
     @blp.response(202, CommentOutSchema, headers={"Location": {"description": "the comment's URL"}})
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER], **SITE_TOKEN)
     def post(self, data: dict[str, Any], article_id: str) -> Any:
         """Submit a reader's comment.
 
@@ -88,3 +98,39 @@ class CommentResource(MethodView):
         if comment is None:
             raise NotFound(f"No comment {comment_id}.", code="comment_not_found")
         return comment
+
+
+@blp.route("/comments/<uuid:comment_id>/reports")
+class CommentReports(MethodView):
+    @site_access
+    @blp.arguments(ReportInSchema)
+    @blp.response(201, ReportSchema)
+    @blp.doc(**SITE_TOKEN)
+    def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:
+        """A reader reports a comment; enough reports send an approved comment back to review.
+
+        One report per reader per comment: a second one gets 409.
+        """
+        session = db_session()
+        comment = services.get_comment(session, comment_id)
+        if comment is None:
+            raise NotFound(f"No comment {comment_id}.", code="comment_not_found")
+        if comment.status == "rejected":
+            raise Conflict("That comment was already removed.", code="comment_removed")
+        report, created = moderation.report_comment(
+            session,
+            comment,
+            reporter_id=data["reporter_id"],
+            reason=data["reason"],
+            note=data["note"],
+            threshold=settings().report_threshold,
+            listeners=current_app.extensions["status_listeners"],
+        )
+        if not created:
+            raise Conflict(
+                "This reader has already reported this comment.",
+                code="already_reported",
+                details={"report_id": report.id},
+            )
+        session.commit()
+        return report

@@ -13,6 +13,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from service.articles.models import Article
 from service.db import Base, utcnow, uuid7
 
+#: Detoxify's label names across its models; each has a column for the moderation queue
+#: (filter and sort by score without reading JSON). ``scores`` keeps the full record.
+LABELS = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
+)
+
 
 class Status(enum.StrEnum):
     PENDING = "pending"  # stored, waiting for the pipeline
@@ -44,6 +56,13 @@ class Comment(Base):
     #: the model that produced ``scores``: {"name": ..., "version": ...}
     scored_by: Mapped[dict[str, Any] | None] = mapped_column()
     spam_score: Mapped[float | None] = mapped_column()
+    score_toxicity: Mapped[float | None] = mapped_column()
+    score_severe_toxicity: Mapped[float | None] = mapped_column()
+    score_obscene: Mapped[float | None] = mapped_column()
+    score_threat: Mapped[float | None] = mapped_column()
+    score_insult: Mapped[float | None] = mapped_column()
+    score_identity_attack: Mapped[float | None] = mapped_column()
+    score_sexual_explicit: Mapped[float | None] = mapped_column()
     #: every pipeline signal with its value (links, velocity, language, ...)
     signals: Mapped[dict[str, Any] | None] = mapped_column()
     #: machine-readable reasons of the last decision
@@ -72,4 +91,21 @@ class Comment(Base):
         # the moderation queue and the sweeper walk comments of one status by age
         sa.Index("ix_comments_status_created", "status", "created_at", "id"),
         sa.Index("ix_comments_author_created", "author_id", "created_at"),
+        # reported comments, the queue's other entry point
+        sa.Index(
+            "ix_comments_reported",
+            "status",
+            "created_at",
+            postgresql_where=sa.text("report_count > 0"),
+            sqlite_where=sa.text("report_count > 0"),
+        ),
     )
+
+
+def label_column(label: str) -> sa.orm.InstrumentedAttribute[float | None]:
+    """The column holding ``label``'s score (``spam`` is the combined spam probability)."""
+    if label == "spam":
+        return Comment.spam_score
+    if label not in LABELS:
+        raise KeyError(label)
+    return getattr(Comment, f"score_{label}")  # type: ignore[no-any-return]

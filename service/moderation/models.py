@@ -1,4 +1,4 @@
-"""The audit trail of every status change."""
+"""Moderation records: the audit trail, reader reports, spam labels, webhook outbox, API tokens."""
 
 from __future__ import annotations
 
@@ -30,3 +30,79 @@ class AuditEntry(Base):
     #: machine reasons or other structured detail of the change
     details: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Report(Base):
+    """A reader's report of a comment; one per reader per comment."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    comment_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    reporter_id: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    note: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("comment_id", "reporter_id"),)
+
+
+class SpamLabel(Base):
+    """A moderator's verdict on a text, for the spam classifier to learn from.
+
+    Rows are only ever added: a reversed decision adds a row with weight -1 that
+    cancels the earlier one (naive Bayes counts are additive), so every worker that
+    replays the rows in id order reaches the same model.
+    """
+
+    __tablename__ = "spam_labels"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    comment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    body: Mapped[str] = mapped_column(sa.Text)
+    is_spam: Mapped[bool] = mapped_column()
+    weight: Mapped[float] = mapped_column(default=1.0)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """The outbox: one event per status change, written in the change's transaction."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    comment_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    #: pending until the site answers 2xx; failed after the last retry
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        sa.CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        sa.Index("ix_webhook_events_state_created", "state", "created_at"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored (tokens are 256-bit random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (sa.CheckConstraint("role IN ('moderator', 'admin', 'site')", name="role"),)

@@ -9,8 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.comments.models import Comment, Status
-from service.db import Session, utcnow
-from service.moderation.models import AuditEntry
+from service.db import Session, utcnow, uuid7
+from service.errors import Conflict
+from service.moderation.models import AuditEntry, Report, SpamLabel, WebhookEvent
+from service.policy.models import AuthorStanding, Standing, WordRule
+from service.policy.services import normalize_phrase
 
 PIPELINE_ACTOR = "system:pipeline"
 
@@ -104,3 +107,274 @@ def update_pending(session: Session, comment_id: uuid.UUID, **fields: Any) -> bo
     if cached is not None:
         session.expire(cached)
     return result.rowcount == 1
+
+
+# ----------------------------------------------------------------------
+# Moderators' decisions
+
+#: Why a moderator (or a reader) flags a comment: a fixed taxonomy, so reports and
+#: decisions can be counted and fed back.
+REASON_CODES = (
+    "spam",
+    "toxic",
+    "harassment",
+    "hate",
+    "off_topic",
+    "personal_information",
+    "illegal",
+    "other",
+)
+ACTIONS = {"approve": Status.APPROVED.value, "reject": Status.REJECTED.value}
+
+
+def current_state(comment: Comment) -> dict[str, Any]:
+    """What a 409 tells a moderator who acted on a stale copy."""
+    return {
+        "comment_id": str(comment.id),
+        "status": comment.status,
+        "version": comment.version,
+        "decided_by": comment.decided_by,
+        "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
+    }
+
+
+class StaleVersion(Exception):
+    """The comment changed since the moderator loaded it."""
+
+    def __init__(self, comment: Comment) -> None:
+        super().__init__(str(comment.id))
+        self.comment = comment
+
+
+def moderate(
+    session: Session,
+    comment: Comment,
+    *,
+    action: str,
+    version: int,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+    listeners: Iterable[StatusListener] = (),
+) -> bool:
+    """Approve or reject ``comment`` if it is still at ``version``; True if it changed.
+
+    Any status may be reversed (an approved comment rejected after reports, a
+    rejection overturned on appeal). Raises :class:`StaleVersion` when another
+    moderator (or the pipeline) changed the comment since ``version``.
+    """
+    to_status = ACTIONS[action]
+    if comment.version != version:
+        raise StaleVersion(comment)
+    if comment.status == to_status:
+        return False  # already so: nothing to change, nothing to audit
+    entry = change_status(
+        session,
+        comment.id,
+        to_status=to_status,
+        actor=actor,
+        from_statuses=[s.value for s in Status],
+        expected_version=version,
+        reason_code=reason,
+        note=note,
+        # the readers' reports are answered by this decision
+        fields={"report_count": 0},
+        listeners=listeners,
+    )
+    if entry is None:  # lost a race between our read and our write
+        session.refresh(comment)
+        raise StaleVersion(comment)
+    _label_for_spam_filter(session, comment, to_status, reason, actor)
+    return True
+
+
+def _label_for_spam_filter(
+    session: Session, comment: Comment, to_status: str, reason: str | None, actor: str
+) -> None:
+    # Like Akismet's submit-spam / submit-ham: a rejection for spam teaches "spam", an
+    # approval teaches "not spam". Labels are only added, never edited: a reversed
+    # decision adds the opposite label, and every worker replays them in id order.
+    if to_status == Status.REJECTED and reason == "spam":
+        session.add(SpamLabel(comment_id=comment.id, body=comment.body, is_spam=True, source=actor))
+    elif to_status == Status.APPROVED:
+        session.add(
+            SpamLabel(comment_id=comment.id, body=comment.body, is_spam=False, source=actor)
+        )
+
+
+# ----------------------------------------------------------------------
+# Reader reports
+
+
+def report_comment(
+    session: Session,
+    comment: Comment,
+    *,
+    reporter_id: str,
+    reason: str,
+    note: str | None,
+    threshold: int,
+    listeners: Iterable[StatusListener] = (),
+) -> tuple[Report, bool]:
+    """Record one reader's report; at ``threshold`` an approved comment goes back to review.
+
+    Returns (report, created): a reader's second report of a comment returns the first.
+    """
+    existing = session.scalars(
+        sa.select(Report).where(Report.comment_id == comment.id, Report.reporter_id == reporter_id)
+    ).first()
+    if existing is not None:
+        return existing, False
+    report = Report(comment_id=comment.id, reporter_id=reporter_id, reason=reason, note=note)
+    try:
+        with session.begin_nested():
+            session.add(report)
+    except sa.exc.IntegrityError:
+        # the same reader, twice at once: the other request stored it
+        existing = session.scalars(
+            sa.select(Report).where(
+                Report.comment_id == comment.id, Report.reporter_id == reporter_id
+            )
+        ).one()
+        return existing, False
+    count = session.execute(
+        sa.update(Comment)
+        .where(Comment.id == comment.id)
+        .values(report_count=Comment.report_count + 1)
+        .returning(Comment.report_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if count >= threshold:
+        change_status(
+            session,
+            comment.id,
+            to_status=Status.HELD.value,
+            actor="system:reports",
+            from_statuses=[Status.APPROVED.value],
+            reason_code="reported",
+            reasons=[
+                {"rule": "reported", "effect": "held", "reports": count, "threshold": threshold}
+            ],
+            listeners=listeners,
+        )
+    session.expire(comment)
+    return report, True
+
+
+# ----------------------------------------------------------------------
+# Author standing
+
+
+def set_author_standing(
+    session: Session,
+    author_id: str,
+    *,
+    standing: str,
+    reason: str | None,
+    actor: str,
+    listeners: Iterable[StatusListener] = (),
+) -> int:
+    """Set an author's standing; a ban rejects their comments still waiting. Returns how many."""
+    row = session.get(AuthorStanding, author_id)
+    if row is None:
+        row = AuthorStanding(author_id=author_id, standing=standing)
+        session.add(row)
+    row.standing, row.reason, row.updated_by = standing, reason, actor
+    session.flush()
+    if standing != Standing.BANNED:
+        return 0
+    waiting = session.scalars(
+        sa.select(Comment.id).where(
+            Comment.author_id == author_id,
+            Comment.status.in_([Status.PENDING.value, Status.HELD.value]),
+        )
+    ).all()
+    rejected = 0
+    for comment_id in waiting:
+        entry = change_status(
+            session,
+            comment_id,
+            to_status=Status.REJECTED.value,
+            actor=actor,
+            from_statuses=[Status.PENDING.value, Status.HELD.value],
+            reason_code="author_banned",
+            note=reason,
+            reasons=[{"rule": "author_banned", "effect": "rejected"}],
+            listeners=listeners,
+        )
+        rejected += entry is not None
+    return rejected
+
+
+# ----------------------------------------------------------------------
+# Word lists
+
+
+def add_word_rule(
+    session: Session, phrase: str, kind: str, note: str | None, actor: str
+) -> WordRule:
+    phrase = normalize_phrase(phrase)
+    if session.scalars(sa.select(WordRule).where(WordRule.phrase == phrase)).first():
+        raise Conflict(
+            f"{phrase!r} is already on a word list; delete it first to change its kind.",
+            code="word_exists",
+        )
+    rule = WordRule(phrase=phrase, kind=kind, note=note, created_by=actor)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def delete_word_rule(session: Session, rule_id: int) -> bool:
+    rule = session.get(WordRule, rule_id)
+    if rule is None:
+        return False
+    session.delete(rule)
+    session.flush()
+    return True
+
+
+# ----------------------------------------------------------------------
+# Webhooks: the outbox
+
+
+def webhook_listener(dispatcher: Any) -> StatusListener:
+    """A status listener that writes a webhook event in the change's transaction.
+
+    The event row commits with the status change or not at all; its id is sent to the
+    delivery task only after that commit, and the sweeper re-sends undelivered events.
+    """
+    from service.dispatch import DELIVER_WEBHOOK
+
+    def listener(session: Session, comment_id: uuid.UUID, entry: AuditEntry) -> None:
+        comment = session.get(Comment, comment_id)
+        event_id = uuid7()
+        payload = {
+            "id": str(event_id),
+            "type": "comment.status_changed",
+            "created_at": entry.created_at.isoformat(),
+            "comment": {
+                "id": str(comment_id),
+                "article_id": comment.article.external_id if comment else None,
+                "status": entry.to_status,
+                "previous_status": entry.from_status,
+                "version": comment.version if comment else None,
+                "reason_code": entry.reason_code,
+                "actor": entry.actor,
+            },
+        }
+        session.add(WebhookEvent(id=event_id, comment_id=comment_id, payload=payload))
+        dispatcher.after_commit(session, [event_id], task=DELIVER_WEBHOOK)
+
+    return listener
+
+
+def pending_webhook_ids(session: Session, grace: Any, limit: int) -> list[str]:
+    """Undelivered webhook events older than ``grace``, oldest first (for the sweeper)."""
+    rows = session.scalars(
+        sa.select(WebhookEvent.id)
+        .where(WebhookEvent.state == "pending", WebhookEvent.created_at < utcnow() - grace)
+        .order_by(WebhookEvent.created_at)
+        .limit(limit)
+    )
+    return [str(r) for r in rows]

@@ -37,6 +37,7 @@ from service.policy.models import WordKind
 from service.policy.services import WordListCache, author_standing
 from workers.pipeline.language import LanguageDetector
 from workers.pipeline.policy import Decision, PolicyConfig, PolicyInput, decide
+from workers.spam.learning import LearningSpamClassifier
 from workers.spam.signals import (
     BehaviourWindows,
     CommentFacts,
@@ -66,10 +67,10 @@ class Pipeline:
         return LanguageDetector(min_words=self.settings.min_words_for_language)
 
     @cached_property
-    def spam_classifier(self) -> Any:
-        from workers.spam.classifier import SpamClassifier
-
-        return SpamClassifier.load()
+    def spam_model(self) -> LearningSpamClassifier:
+        return LearningSpamClassifier(
+            self.settings.spam_model_dir or None, self.settings.spam_labels_refresh_s
+        )
 
     @cached_property
     def spam_config(self) -> SpamConfig:
@@ -231,7 +232,7 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
     )
     signals["language"] = {**language.as_signal(), "supported": supported}
 
-    classifier = pipeline.spam_classifier
+    classifier = pipeline.spam_model.current(session)
     facts = CommentFacts(
         comment_id=str(comment.id),
         body=comment.body,

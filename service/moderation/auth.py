@@ -1,0 +1,145 @@
+"""Bearer tokens with roles: stored hashed, checked per request, never logged.
+
+Roles: ``moderator`` (the review queue, decisions, bans, article policy), ``admin``
+(everything, plus word lists), ``site`` (the site's backend: submitting comments,
+registering articles, reader reports, when ``REQUIRE_SITE_TOKEN`` is on). A missing or
+unknown token is ``401``; a valid token without the role is ``403``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import g, request
+
+from service.db import Session, utcnow
+from service.errors import Conflict, ServiceError
+from service.moderation.models import ApiToken
+
+ROLES = ("moderator", "admin", "site")
+#: what each role may act as
+GRANTS = {"admin": {"admin", "moderator", "site"}, "moderator": {"moderator"}, "site": {"site"}}
+TOKEN_PREFIX = "cmt_"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="moderation"'}  # noqa: RUF012
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        """How audit rows and webhooks name who acted."""
+        return f"{'moderator' if self.role in {'moderator', 'admin'} else self.role}:{self.name}"
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough (nothing to brute-force).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, name: str, role: str) -> str:
+    """Store a new token for ``name``; return the token itself (shown once, never stored)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    existing = session.scalars(sa.select(ApiToken).where(ApiToken.name == name)).first()
+    if existing is not None:
+        raise Conflict(f"a token named {name!r} exists; revoke it first or pick another name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, role=role, token_hash=hash_token(token)))
+    session.flush()
+    return token
+
+
+def revoke_token(session: Session, name: str) -> bool:
+    token = session.scalars(
+        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    ).first()
+    if token is None:
+        return False
+    token.revoked_at = utcnow()
+    # free the name for a replacement token, keep the row for the record
+    token.name = f"{name}#revoked-{token.id}"
+    session.flush()
+    return True
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.id)))
+
+
+def authenticate(session: Session, header: str | None) -> Principal:
+    """The principal behind an ``Authorization: Bearer ...`` header, or 401."""
+    if not header:
+        raise Unauthorized("Send an API token: Authorization: Bearer <token>.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <token>.")
+    row = session.scalars(
+        sa.select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token.strip()), ApiToken.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("That API token is not valid (unknown or revoked).")
+    return Principal(row.name, row.role)
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """Let a view run only for a token whose role grants one of ``roles``."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from service.app_context import db_session
+
+            principal = authenticate(db_session(), request.headers.get("Authorization"))
+            if not GRANTS[principal.role] & set(roles):
+                raise Forbidden(
+                    f"This needs the {' or '.join(roles)} role; your token has {principal.role}."
+                )
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        wrapper._required_roles = roles  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def current_principal() -> Principal:
+    return g.principal  # type: ignore[no-any-return]
+
+
+def site_access(view: F) -> F:
+    """``require("site")`` when REQUIRE_SITE_TOKEN is on; open otherwise."""
+    protected = require("site")(view)
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from service.app_context import settings
+
+        if settings().require_site_token:
+            return protected(*args, **kwargs)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

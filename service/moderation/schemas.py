@@ -1,0 +1,219 @@
+"""Moderator request and response bodies, split by direction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from service.comments.models import LABELS, Status
+from service.moderation.queue import SORTS
+from service.moderation.services import ACTIONS, REASON_CODES
+from service.policy.models import Standing, WordKind
+from service.schemas import SITE_ID, InputSchema, NormalizedText, PageArgs
+
+SCORE_LABELS = (*LABELS, "spam")
+
+
+class ScoreRange(fields.String):
+    """``label:min:max``, e.g. ``toxicity:0.5:1``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            label, low, high = text.split(":")
+            bounds = (float(low), float(high))
+        except ValueError as exc:
+            raise ma.ValidationError("Use label:min:max, e.g. toxicity:0.5:1.") from exc
+        if label not in SCORE_LABELS:
+            raise ma.ValidationError(f"Unknown label {label!r}; one of {', '.join(SCORE_LABELS)}.")
+        if not 0 <= bounds[0] <= bounds[1] <= 1:
+            raise ma.ValidationError("Need 0 <= min <= max <= 1.")
+        return label, bounds
+
+
+class QueueArgsSchema(PageArgs):
+    status = fields.List(
+        fields.String(validate=validate.OneOf([s.value for s in Status])),
+        load_default=lambda: [Status.HELD.value],
+        metadata={"description": "one or more statuses (repeat the parameter); default held"},
+    )
+    article = fields.String(validate=SITE_ID, metadata={"description": "the site's article id"})
+    language = fields.String(validate=validate.Length(max=16))
+    author = fields.String(validate=SITE_ID, metadata={"description": "the site's author id"})
+    reported = fields.Boolean(metadata={"description": "only comments with open reader reports"})
+    score = fields.List(
+        ScoreRange(),
+        load_default=list,
+        metadata={
+            "description": "label:min:max, inclusive; repeat for several labels. Labels: "
+            + ", ".join(SCORE_LABELS)
+        },
+    )
+    sort = fields.String(
+        load_default="oldest",
+        validate=validate.OneOf(SORTS),
+        metadata={"description": "oldest (default), newest, or score:<label> (highest first)"},
+    )
+
+
+class ModCommentSchema(ma.Schema):
+    """A comment as a moderator sees it in the queue: scores and reasons at a glance."""
+
+    id = fields.UUID()
+    article_id = fields.Function(lambda c: c.article.external_id)
+    parent_id = fields.UUID()
+    author_id = fields.String()
+    author_name = fields.String()
+    body = fields.String()
+    status = fields.String()
+    language = fields.String()
+    scores = fields.Dict(keys=fields.String(), values=fields.Float())
+    spam_score = fields.Float()
+    reasons = fields.List(fields.Dict())
+    report_count = fields.Integer(metadata={"description": "reports since the last decision"})
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime()
+    decided_by = fields.String()
+    version = fields.Integer(metadata={"description": "send it back with a decision"})
+
+
+class QueuePageSchema(ma.Schema):
+    items = fields.List(fields.Nested(ModCommentSchema))
+    next_cursor = fields.String(allow_none=True)
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "comments per status matching the other filters"},
+    )
+
+
+class FullCommentSchema(ModCommentSchema):
+    signals = fields.Dict()
+    scored_by = fields.Dict()
+    client_ip = fields.String()
+    user_agent = fields.String()
+    updated_at = fields.DateTime()
+
+
+class ReportSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    comment_id = fields.UUID(dump_only=True)
+    reporter_id = fields.String(dump_only=True)
+    reason = fields.String(dump_only=True)
+    note = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class AuditSchema(ma.Schema):
+    actor = fields.String()
+    from_status = fields.String()
+    to_status = fields.String()
+    reason_code = fields.String()
+    note = fields.String()
+    details = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class AuthorRecordSchema(ma.Schema):
+    author_id = fields.String()
+    standing = fields.String()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    recent = fields.List(fields.Nested(ModCommentSchema))
+
+
+class CommentDetailSchema(ma.Schema):
+    comment = fields.Nested(FullCommentSchema)
+    author = fields.Nested(AuthorRecordSchema)
+    reports = fields.List(fields.Nested(ReportSchema))
+    audit = fields.List(fields.Nested(AuditSchema))
+
+
+class _DecisionFields(InputSchema):
+    action = fields.String(required=True, validate=validate.OneOf(list(ACTIONS)))
+    reason = fields.String(
+        validate=validate.OneOf(REASON_CODES),
+        load_default=None,
+        metadata={"description": "required to reject: " + ", ".join(REASON_CODES)},
+    )
+    note = NormalizedText(max_length=2000, load_default=None)
+
+    @ma.validates_schema
+    def _reason_to_reject(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("action") == "reject" and not data.get("reason"):
+            raise ma.ValidationError("A rejection needs a reason code.", "reason")
+
+
+class DecisionSchema(_DecisionFields):
+    version = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the version you saw; a stale one gets 409"},
+    )
+
+
+class BulkItemSchema(InputSchema):
+    comment_id = fields.UUID(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class BulkDecisionSchema(_DecisionFields):
+    items = fields.List(
+        fields.Nested(BulkItemSchema), required=True, validate=validate.Length(min=1, max=500)
+    )
+
+
+class BulkResultSchema(ma.Schema):
+    comment_id = fields.UUID()
+    result = fields.String(
+        metadata={"description": "applied, unchanged (already so), conflict or not_found"}
+    )
+    status = fields.String(allow_none=True)
+    version = fields.Integer(allow_none=True)
+
+
+class BulkOutSchema(ma.Schema):
+    results = fields.List(fields.Nested(BulkResultSchema))
+    summary = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ReportInSchema(InputSchema):
+    reporter_id = fields.String(
+        required=True, validate=SITE_ID, metadata={"description": "the reader's id on the site"}
+    )
+    reason = fields.String(required=True, validate=validate.OneOf(REASON_CODES))
+    note = NormalizedText(max_length=1000, load_default=None)
+
+
+class StandingInSchema(InputSchema):
+    standing = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in Standing]),
+        metadata={"description": "banned rejects their waiting comments and every new one"},
+    )
+    reason = NormalizedText(max_length=500, load_default=None)
+
+
+class StandingOutSchema(ma.Schema):
+    author_id = fields.String()
+    standing = fields.String()
+    reason = fields.String()
+    updated_by = fields.String()
+    updated_at = fields.DateTime()
+    rejected = fields.Integer(metadata={"description": "waiting comments rejected by a ban"})
+
+
+class WordInSchema(InputSchema):
+    phrase = NormalizedText(required=True, max_length=200, one_line=True)
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in WordKind]))
+    note = NormalizedText(max_length=500, load_default=None)
+
+
+class WordOutSchema(ma.Schema):
+    id = fields.Integer()
+    phrase = fields.String()
+    kind = fields.String()
+    note = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()

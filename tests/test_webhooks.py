@@ -1,0 +1,133 @@
+"""Webhooks: an outbox row in the status change's transaction, signed, retried until 2xx."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from celery.exceptions import Retry
+from flask import Flask
+
+import workers.webhooks.tasks  # noqa: F401 - registers the task
+from service import create_app
+from service.comments.models import Status
+from service.moderation.models import WebhookEvent
+from service.moderation.services import change_status
+from tests.conftest import make_settings
+from tests.factories import make_article, make_comment
+from tests.helpers import WebhookReceiver, queued
+from workers.webhooks.signing import sign, verify
+
+SECRET = "whsec-test"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def hooked_app(db_url: str, redis_url: str, receiver: WebhookReceiver) -> Iterator[Flask]:
+    app = create_app(
+        make_settings(
+            db_url,
+            redis_url,
+            webhook_url=receiver.url,
+            webhook_secret=SECRET,
+            webhook_retry_base_s=1,
+        )
+    )
+    yield app
+    app.extensions["db"].dispose()
+
+
+def test_signature_round_trip() -> None:
+    body = b'{"a":1}'
+    header = sign(SECRET, body)
+    assert verify(SECRET, body, header)
+    assert not verify(SECRET, b'{"a":2}', header)
+    assert not verify("other", body, header)
+    assert not verify(SECRET, body, sign(SECRET, body, int(time.time()) - 3600))  # replayed
+    assert not verify(SECRET, body, "garbage")
+
+
+def test_status_change_writes_an_event_and_sends_it_after_commit(
+    hooked_app: Flask, redis_db
+) -> None:
+    db = hooked_app.extensions["db"]
+    with db.session() as s:
+        comment = make_comment(s, make_article(s), status=Status.PENDING)
+        article_id = comment.article.external_id
+    with db.session() as s:
+        change_status(
+            s,
+            comment.id,
+            to_status="approved",
+            actor="system:pipeline",
+            reason_code="below_thresholds",
+            listeners=hooked_app.extensions["status_listeners"],
+        )
+        s.flush()
+        assert queued(redis_db, "default") == []  # not before the commit
+    with db.session() as s:
+        event = s.scalars(
+            sa.select(WebhookEvent).where(WebhookEvent.comment_id == comment.id)
+        ).one()
+        assert event.payload["comment"] == {
+            "id": str(comment.id),
+            "article_id": article_id,
+            "status": "approved",
+            "previous_status": "pending",
+            "version": 2,
+            "reason_code": "below_thresholds",
+            "actor": "system:pipeline",
+        }
+        assert event.payload["type"] == "comment.status_changed"
+    [task] = queued(redis_db, "default")
+    assert (task.name, task.args) == ("workers.webhooks.tasks.deliver_webhook", [str(event.id)])
+
+
+def test_delivery_is_signed_and_retried_after_a_500(
+    hooked_app: Flask, receiver: WebhookReceiver
+) -> None:
+    db = hooked_app.extensions["db"]
+    with db.session() as s:
+        comment = make_comment(s, make_article(s), status=Status.HELD)
+    with db.session() as s:
+        change_status(
+            s,
+            comment.id,
+            to_status="rejected",
+            actor="moderator:alice",
+            from_statuses=["held"],
+            reason_code="spam",
+            listeners=hooked_app.extensions["status_listeners"],
+        )
+    with db.session() as s:
+        event_id = str(
+            s.scalars(sa.select(WebhookEvent.id).where(WebhookEvent.comment_id == comment.id)).one()
+        )
+
+    deliver = hooked_app.extensions["celery"].tasks["workers.webhooks.tasks.deliver_webhook"]
+    with pytest.raises(Retry):
+        deliver(event_id)  # the site answers 500
+    with db.session() as s:
+        event = s.get(WebhookEvent, __import__("uuid").UUID(event_id))
+        assert (event.state, event.attempts, event.last_error) == ("pending", 1, "HTTP 500")
+    assert deliver(event_id) == "delivered"
+    assert deliver(event_id) == "nothing_to_do"  # a duplicate message is harmless
+
+    deliveries = receiver.for_event(event_id)
+    assert [d["status"] for d in deliveries] == [500, 200]
+    for d in deliveries:
+        assert verify(SECRET, d["body"], d["headers"]["X-Moderation-Signature"])
+        assert json.loads(d["body"])["comment"]["status"] == "rejected"
+    with db.session() as s:
+        event = s.get(WebhookEvent, __import__("uuid").UUID(event_id))
+        assert (event.state, event.attempts) == ("delivered", 2)
+        assert event.delivered_at is not None
