@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
-.PHONY: install run test lint fmt bench bench-quick clean
+.PHONY: install run test lint bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install everything (torch CPU first)
 
+# readable logs in a terminal; JSON lines (the default) everywhere else
+run: export MODERATION_LOG_FORMAT ?= text
 run: install ## migrate the database and start API, workers, beat and Flower
 	@mkdir -p $(MODERATION_DATA_DIR)
 	@test -s $(MODERATION_DATA_DIR)/flower-auth || echo "admin:$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MODERATION_DATA_DIR)/flower-auth
@@ -40,11 +42,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check service workers config tests bench
 
-bench: install ## full benchmark run (see bench/README.md)
+bench: install bench-tools ## full benchmark run (see bench/README.md)
 	$(BIN)/python -m bench
 
-bench-quick: install ## the benchmarks in under two minutes
+bench-quick: install bench-tools ## the benchmarks in under two minutes
 	$(BIN)/python -m bench --quick
+
+bench-tools: # wrk, the load generator (Debian's package)
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 || \
+	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) || \
+	  { echo "install wrk (apt-get install wrk) to run the benchmarks"; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(MODERATION_DATA_DIR) .pytest_cache .ruff_cache

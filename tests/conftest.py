@@ -84,6 +84,8 @@ def make_settings(db_url: str, redis_url: str, **overrides: object) -> Settings:
         "redis_url": redis_url,
         "log_format": "text",
         "log_level": "WARNING",
+        # tests change comments and read counts at once; the cache has its own test
+        "queue_counts_ttl_s": 0,
     }
     values.update(overrides)
     return Settings.from_env(environ={}, **values)

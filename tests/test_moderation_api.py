@@ -603,3 +603,20 @@ def test_decisions_become_spam_labels(
     labels = session.scalars(sa.select(SpamLabel).order_by(SpamLabel.id)).all()
     assert [(lab.comment_id, lab.is_spam) for lab in labels] == [(spam.id, True), (ham.id, False)]
     assert labels[0].body == spam.body and labels[0].source.startswith("moderator:")
+
+
+def test_status_counts_are_cached_briefly(session: Session, redis_db: Any) -> None:
+    from service.moderation.queue import CountsCache, QueueFilters
+
+    article = make_article(session)
+    make_comment(session, article, status=Status.HELD)
+    session.commit()
+    cache = CountsCache(redis_db, ttl_s=60)
+    filters = QueueFilters()
+    assert cache.get(session, filters)["held"] == 1
+    make_comment(session, article, status=Status.HELD)
+    session.commit()
+    assert cache.get(session, filters)["held"] == 1  # within the TTL: the cached count
+    assert CountsCache(redis_db, ttl_s=0).get(session, filters)["held"] == 2
+    # another filter set is counted on its own
+    assert cache.get(session, QueueFilters(language="vi"))["held"] == 0

@@ -57,6 +57,11 @@ class AppTask(celery.Task):
             raise RuntimeError("task session used outside a running task")
         return session
 
+    def checkpoint(self) -> None:
+        """Commit what the task has done so far (for tasks that work in steps, like a
+        batch scored chunk by chunk); later steps run in a new transaction."""
+        self.session.commit()
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self.flask_app.app_context():
             session = self.database.sessionmaker()

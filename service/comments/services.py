@@ -105,15 +105,18 @@ def submit_comment(
         idempotency_key=idempotency_key,
         request_hash=request_hash if idempotency_key else None,
     )
-    try:
-        with session.begin_nested():
-            session.add(comment)
-    except IntegrityError:
-        # Two retries of one request raced; the other one stored the comment.
-        existing = _by_idempotency_key(session, idempotency_key) if idempotency_key else None
-        if existing is None:
-            raise
-        return _replayed(existing, request_hash)
+    if idempotency_key is None:
+        session.add(comment)  # written with the commit: no savepoint round trips
+    else:
+        try:
+            with session.begin_nested():
+                session.add(comment)
+        except IntegrityError:
+            # Two retries of one request raced; the other one stored the comment.
+            existing = _by_idempotency_key(session, idempotency_key)
+            if existing is None:
+                raise
+            return _replayed(existing, request_hash)
     dispatcher.after_commit(session, [comment.id])
     return Submission(comment, created=True)
 

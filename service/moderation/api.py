@@ -10,7 +10,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.app_context import db_session
+from service.app_context import db_session, redis_client, settings
 from service.articles import services as articles
 from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.comments.models import Comment
@@ -70,7 +70,12 @@ class Queue(MethodView):
             score_ranges=dict(args["score"]),
         )
         return queue.review_queue(
-            db_session(), filters, sort=args["sort"], limit=args["limit"], cursor=args["cursor"]
+            db_session(),
+            filters,
+            sort=args["sort"],
+            limit=args["limit"],
+            cursor=args["cursor"],
+            counts=queue.CountsCache(redis_client(), settings().queue_counts_ttl_s),
         )
 
 

@@ -13,6 +13,7 @@ is re-derivable from it with :func:`workers.pipeline.policy.decide`.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from config import Settings
-from service.comments.models import Comment, Status
+from service.comments.models import LABELS, Comment, Status
 from service.db import Session
 from service.dispatch import SCORE_TOXICITY, Dispatcher
 from service.moderation.services import (
@@ -296,10 +297,14 @@ def score_and_decide(
     pipeline: Pipeline,
     comment_ids: Sequence[str],
     get_scorer: Any,
+    checkpoint: Any = None,
 ) -> dict[str, str]:
-    """Score the pending comments among ``comment_ids`` in one model call and decide each.
+    """Score the pending comments among ``comment_ids`` and decide each.
 
-    ``get_scorer`` returns the process's :class:`ToxicityScorer` or raises
+    The model is called once per length-sorted chunk (``scorer.chunks``); after each
+    chunk its comments are decided and ``checkpoint()`` (the task's commit) makes
+    them final, so a large batch does not keep its first comments waiting for its
+    last. ``get_scorer`` returns the process's :class:`ToxicityScorer` or raises
     :class:`ScorerUnavailable`; then every comment is held with that reason.
     Returns comment id -> outcome.
     """
@@ -323,46 +328,68 @@ def score_and_decide(
     for comment in failed:
         # Delivered again and again without an answer (the scorer crashes on it, or
         # its batch keeps dying): a person decides instead of an endless loop.
-        standing = author_standing(session, comment.author_id)
-        inp = policy_input(
-            comment, comment.signals or {}, standing, toxicity_skipped="scorer_failed"
-        )
-        _apply(session, pipeline, comment, decide(inp, pipeline.policy), {})
+        _decide_one(session, pipeline, comment, None, None, "scorer_failed", outcome)
         outcome[str(comment.id)] = "scorer_failed"
     if not comments:
         return outcome
 
-    scorer: ToxicityScorer | None
     try:
         scorer = get_scorer()
-        # rounded before deciding, so the stored scores re-derive the stored decision
-        scores: list[dict[str, float] | None] = [
-            {label: round(value, 5) for label, value in s.items()}
-            for s in scorer.score([c.body for c in comments])
-        ]
-        model = f"{scorer.name}@{scorer.version}"
-        skipped = None
     except ScorerUnavailable as exc:
         log.error("toxicity scorer unavailable, holding %d comment(s): %s", len(comments), exc)
-        scorer, scores, model, skipped = None, [None] * len(comments), None, "scorer_unavailable"
+        for comment in comments:
+            _decide_one(session, pipeline, comment, None, None, "scorer_unavailable", outcome)
+        return outcome
 
-    for comment, score in zip(comments, scores, strict=True):
-        standing = author_standing(session, comment.author_id)
-        inp = policy_input(
-            comment,
-            comment.signals or {},
-            standing,
-            toxicity=score,
-            toxicity_model=model,
-            toxicity_skipped=skipped,
-        )
-        decision = decide(inp, pipeline.policy)
-        fields: dict[str, Any] = {}
-        if score is not None and scorer is not None:
-            fields = {
-                "scores": score,
-                "scored_by": {"name": scorer.name, "version": scorer.version},
-            }
-        if _apply(session, pipeline, comment, decision, fields):
-            outcome[str(comment.id)] = decision.status
+    started = time.perf_counter()
+    for chunk in scorer.chunks([c.body for c in comments]):
+        group = [comments[i] for i in chunk]
+        # rounded before deciding, so the stored scores re-derive the stored decision
+        scores = [
+            {label: round(value, 5) for label, value in s.items()}
+            for s in scorer.score([c.body for c in group])
+        ]
+        for comment, score in zip(group, scores, strict=True):
+            _decide_one(session, pipeline, comment, score, scorer, None, outcome)
+        if checkpoint is not None:
+            checkpoint()
+    seconds = time.perf_counter() - started
+    log.info(
+        "scored %d comment(s) in %.3f s",
+        len(comments),
+        seconds,
+        extra={"batch": len(comments), "seconds": round(seconds, 3)},
+    )
     return outcome
+
+
+def _decide_one(
+    session: Session,
+    pipeline: Pipeline,
+    comment: Comment,
+    score: dict[str, float] | None,
+    scorer: ToxicityScorer | None,
+    skipped: str | None,
+    outcome: dict[str, str],
+) -> None:
+    standing = author_standing(session, comment.author_id)
+    model = f"{scorer.name}@{scorer.version}" if scorer is not None else None
+    inp = policy_input(
+        comment,
+        comment.signals or {},
+        standing,
+        toxicity=score,
+        toxicity_model=model,
+        toxicity_skipped=skipped,
+    )
+    decision = decide(inp, pipeline.policy)
+    fields: dict[str, Any] = {}
+    if score is not None and scorer is not None:
+        fields = {
+            "scores": score,
+            "scored_by": {"name": scorer.name, "version": scorer.version},
+            # per-label columns: the moderation queue filters and sorts on them
+            **{f"score_{label}": value for label, value in score.items() if label in LABELS},
+        }
+    if _apply(session, pipeline, comment, decision, fields):
+        outcome[str(comment.id)] = decision.status

@@ -45,6 +45,10 @@ class ToxicityScorer(Protocol):
     #: ISO 639-1 codes the model was trained on
     languages: frozenset[str]
 
+    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of ``texts`` grouped into the model calls that score them best."""
+        ...
+
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
 
 
@@ -59,7 +63,8 @@ class DetoxifyScorer:
     models_dir: str | None = None
     device: str = "cpu"
     threads: int = 1
-    batch_size: int = 32
+    #: padded tokens per model call (comments x the longest one)
+    batch_tokens: int = 1024
     languages: frozenset[str] = frozenset({"en"})
     quantize: bool = False
 
@@ -147,15 +152,30 @@ class DetoxifyScorer:
             self.device,
         )
 
+    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of ``texts`` grouped into model calls, shortest texts first.
+
+        Each call pads to its longest text, so texts are sorted by token count and a
+        call is closed before (comments x longest) would pass ``batch_tokens``: short
+        comments share big calls, a long one goes with few others.
+        """
+        lengths = [
+            len(ids) for ids in self._model.tokenizer(list(texts), truncation=True)["input_ids"]
+        ]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        calls: list[list[int]] = []
+        for i in order:
+            if calls and (len(calls[-1]) + 1) * lengths[i] <= self.batch_tokens:
+                calls[-1].append(i)
+            else:
+                calls.append([i])
+        return calls
+
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores per label for each text, in the order given."""
         self.load()
-        # Padding is to the longest text of a batch: sorting by length first keeps
-        # batches homogeneous (measured ~1.6x faster than unsorted on bert-base).
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[dict[str, float]] = [{} for _ in texts]
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in self.chunks(texts):
             out = self._model.predict([texts[i] for i in chunk])
             for j, i in enumerate(chunk):
                 results[i] = {
@@ -181,6 +201,9 @@ class KeywordScorer:
         }
         self.languages = frozenset(languages)
         self.calls: list[list[str]] = []
+
+    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
+        return [list(range(len(texts)))] if texts else []
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         self.calls.append(list(texts))
@@ -216,7 +239,7 @@ def scorer_from_settings(settings: Any, pool_size: int = 1) -> DetoxifyScorer:
         models_dir=settings.models_dir or None,
         device=settings.toxicity_device,
         threads=threads,
-        batch_size=settings.toxicity_batch_size,
+        batch_tokens=settings.toxicity_batch_tokens,
         languages=covered_languages(settings),
         quantize=settings.toxicity_quantize,
     )

@@ -80,5 +80,7 @@ class ToxicityBatchTask(AppTask, SafeBatches):
 def score_toxicity(self: ToxicityBatchTask, requests: list[Any]) -> None:
     """Score a batch of comments (one message per comment id) and decide each."""
     ids = [request.args[0] for request in requests]
-    outcome = score_and_decide(self.session, pipeline_for(self.flask_app), ids, self.scorer.get)
+    outcome = score_and_decide(
+        self.session, pipeline_for(self.flask_app), ids, self.scorer.get, self.checkpoint
+    )
     log.info("toxicity batch of %d: %s", len(ids), outcome)

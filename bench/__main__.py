@@ -1,0 +1,636 @@
+"""The benchmark harness: ``python -m bench [--quick]`` (``make bench``, ``make bench-quick``).
+
+Runs the real stack (gunicorn, PostgreSQL, a private redis-server, Celery workers)
+and reports every figure that matters as a ratio to a baseline measured in the same
+run, on the same machine, minutes apart: these machines are shared and noisy, so
+absolute numbers mean little from one run to the next. Writes
+``bench/results/latest.json`` (and a timestamped copy) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+
+from bench.corpus import comments as make_comments
+from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.helpers import PrivateRedis, free_port, wait_for
+from tests.stack import BIN, ROOT, Stack
+
+RESULTS = ROOT / "bench" / "results"
+#: an English comment the pipeline must score (not Vietnamese, not spam)
+WARM_UP = {"author_id": "warm", "body": "Thanks for the clear report on the council budget."}
+CACHE = ROOT / "bench" / ".cache"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to measure."""
+
+    name: str
+    model_texts: int  # texts for the model-bound limit
+    pipeline_comments: int
+    ingest_seconds: int
+    e2e_seconds: int
+    queue_rows: int
+    queue_requests: int  # per query kind
+
+
+QUICK = Plan("quick", 64, 96, 6, 12, 100_000, 40)
+FULL = Plan("full", 256, 512, 20, 60, 100_000, 300)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def peak_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return round(int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024, 1)  # type: ignore[union-attr]
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def maps_torch(pid: int) -> bool:
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, plan: Plan, workdir: Path, overrides: dict[str, str] | None = None) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.overrides = overrides or {}
+        self.corpus = make_comments(max(plan.pipeline_comments, plan.model_texts) * 2)
+
+    # --- setup ---------------------------------------------------------------------
+    def __enter__(self) -> Bench:
+        from service.migrate import upgrade
+        from workers.toxicity.checkpoint import build_checkpoint
+
+        self.db_url, self._admin, self._db_name = _create_pg_database("moderation_bench")
+        upgrade(self.db_url)
+        self.engine = sa.create_engine(self.db_url)
+        self.redis = PrivateRedis().start()
+        CACHE.mkdir(parents=True, exist_ok=True)
+        target = CACHE / "bert-base"
+        if not (target / "model.ckpt").exists():
+            log("building a bert-base-shaped Detoxify checkpoint (random weights, once)")
+        self.checkpoint = build_checkpoint(target, "bert-base")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.dispose()
+        self.redis.stop()
+        _drop_pg_database(self._admin, self._db_name)
+
+    def stack(self, name: str, **env: str) -> Stack:
+        return Stack(
+            self.db_url,
+            self.redis,
+            Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)),
+            MODERATION_SWEEPER_INTERVAL_S="3600",  # no sweeper traffic during measurements
+            **self.checkpoint.env(),
+            **{**env, **self.overrides},
+        )
+
+    def reset(self) -> None:
+        """Empty the database and Redis between sections."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "TRUNCATE webhook_events, spam_labels, reports, audit_log, comments, articles, "
+                "api_tokens RESTART IDENTITY CASCADE"
+            )
+        self.redis.client().flushall()
+
+    # --- 1. the model alone ----------------------------------------------------------
+    def model_speed(self) -> dict[str, Any]:
+        texts = [c["body"] for c in self.corpus if c["language"] == "en"][: self.plan.model_texts]
+        spec = {
+            "checkpoint": str(self.checkpoint.checkpoint),
+            "hf_config": str(self.checkpoint.hf_config_dir),
+            "threads": os.cpu_count() or 1,
+            "texts": texts,
+            "quantize": True,
+        }
+        path = self.workdir / "model_speed.json"
+        path.write_text(json.dumps(spec))
+        log(f"model alone: {len(texts)} texts, sorted batches of 4-32 and one at a time")
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.model_speed", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return json.loads(out.split("RESULT ", 1)[1])
+
+    # --- 2. ingest -------------------------------------------------------------------
+    def _wrk(self, url: str, seconds: int, connections: int) -> dict[str, Any]:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(ROOT / "bench" / "post.lua"),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        raw = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+        return {
+            "per_s": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+            "p50_ms": round(raw["p50_us"] / 1000, 2),
+            "p99_ms": round(raw["p99_us"] / 1000, 2),
+            "errors": raw["errors_status"] + raw["errors_connect"] + raw["errors_timeout"],
+            "requests": raw["requests"],
+        }
+
+    def ingest(self) -> dict[str, Any]:
+        self.reset()
+        workers = str(2 * (os.cpu_count() or 1))  # gunicorn config's default
+        connections = 2 * int(workers)
+        stack = self.stack("ingest")
+        try:
+            api = stack.start(
+                "api",
+                [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "service:create_app()"],
+                MODERATION_API_PORT=str(port := free_port()),
+                WEB_CONCURRENCY=workers,
+            )
+            wait_for(lambda: _up(f"http://127.0.0.1:{port}/healthz"), 60, what="the API")
+            bare_port = free_port()
+            bare = stack.start(
+                "bare",
+                [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "bench.bare_app:create_app()"],
+                MODERATION_API_PORT=str(bare_port),
+                WEB_CONCURRENCY=workers,
+            )
+            wait_for(lambda: _up(f"http://127.0.0.1:{bare_port}/nothing"), 60, what="bare app")
+            seconds = self.plan.ingest_seconds
+            log(f"ingest: wrk {seconds}s x2, {connections} connections, {workers} gunicorn workers")
+            # warm both up, then measure back to back
+            self._wrk(f"http://127.0.0.1:{port}", 2, connections)
+            self._wrk(f"http://127.0.0.1:{bare_port}", 2, connections)
+            ours = self._wrk(f"http://127.0.0.1:{port}", seconds, connections)
+            baseline = self._wrk(f"http://127.0.0.1:{bare_port}", seconds, connections)
+            api_workers = children(api.proc.pid)
+            memory = max(peak_mb(p) for p in api_workers)
+            torch_loaded = any(maps_torch(p) for p in [api.proc.pid, *api_workers])
+            with self.engine.connect() as conn:
+                stored = conn.execute(sa.text("SELECT count(*) FROM comments")).scalar_one()
+            bare.stop()
+            return {
+                "api": ours,
+                "bare": baseline,
+                "ratio": round(ours["per_s"] / baseline["per_s"], 3),
+                "gunicorn_workers": int(workers),
+                "connections": connections,
+                "stored": stored,
+                "api_worker_peak_mb": memory,
+                "api_imports_torch": torch_loaded,
+            }
+        finally:
+            stack.stop()
+
+    # --- 3. the pipeline -------------------------------------------------------------
+    def _post_all(self, url: str, items: list[dict[str, Any]], article: str) -> list[str]:
+        local = threading.local()
+
+        def post(item: dict[str, Any]) -> str:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            r = session.post(
+                f"{url}/v1/articles/{article}/comments",
+                json={
+                    "author_id": item["author_id"],
+                    "author_name": "Reader",
+                    "body": item["body"],
+                },
+                timeout=30,
+            )
+            r.raise_for_status()
+            return r.json()["id"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            return list(pool.map(post, items))
+
+    def _decided(self, ids: list[str]) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT id, status, created_at, decided_at, scores IS NOT NULL AS scored "
+                    "FROM comments WHERE id = ANY(:ids)"
+                ),
+                {"ids": [uuid.UUID(i) for i in ids]},
+            ).all()
+
+    def _wait_decided(self, ids: list[str], timeout: float) -> list[tuple[Any, ...]]:
+        rows: list[Any] = []
+
+        def done() -> bool:
+            rows[:] = self._decided(ids)
+            return len(rows) == len(ids) and all(r.status != "pending" for r in rows)
+
+        wait_for(done, timeout, interval=0.1, what=f"{len(ids)} decisions")
+        return rows
+
+    def pipeline(self) -> dict[str, Any]:
+        self.reset()
+        stack = self.stack("pipeline")
+        try:
+            _api, url = stack.api()
+            stack.worker("default", concurrency=2)
+            warm_up = self._post_all(url, [WARM_UP], "warm-up")
+            launched = time.perf_counter()
+            toxicity = stack.worker("toxicity", concurrency=1, prefetch=256)
+            self._wait_decided(warm_up, 120)
+            cold_start = time.perf_counter() - launched
+
+            items = self.corpus[: self.plan.pipeline_comments]
+            log(f"pipeline: {len(items)} comments through API, default and toxicity workers")
+            ids = self._post_all(url, items, "pipeline")
+            rows = self._wait_decided(ids, 600)
+            start = min(r.created_at for r in rows)
+            end = max(r.decided_at for r in rows)
+            elapsed = (end - start).total_seconds()
+            scored = sum(1 for r in rows if r.scored)
+            child = children(toxicity.proc.pid)
+            batches = [
+                (int(n), float(s))
+                for n, s in re.findall(
+                    r"scored (\d+) comment\(s\) in ([\d.]+) s", toxicity.output()
+                )
+            ][1:]  # the warm-up's batch includes loading the model
+            return {
+                "batches": len(batches),
+                "batch_log": batches,
+                "mean_batch": round(statistics.mean(n for n, _ in batches), 1) if batches else 0,
+                "model_busy_s": round(sum(s for _, s in batches), 2),
+                "comments": len(ids),
+                "scored": scored,
+                "elapsed_s": round(elapsed, 2),
+                "per_s": round(len(ids) / elapsed, 2),
+                "scored_per_s": round(scored / elapsed, 2),
+                "cold_start_s": round(cold_start, 1),
+                "toxicity_child_peak_mb": max(peak_mb(p) for p in child),
+                "toxicity_parent_peak_mb": peak_mb(toxicity.proc.pid),
+                "statuses": {
+                    s: sum(1 for r in rows if r.status == s)
+                    for s in ("approved", "held", "rejected")
+                },
+                "batch_size": 128,
+                "batch_tokens": 1024,
+                "batch_wait_ms": 100,
+            }
+        finally:
+            stack.stop()
+
+    # --- 4. end-to-end latency at a steady rate ---------------------------------------
+    def end_to_end(self, rate: float) -> dict[str, Any]:
+        self.reset()
+        stack = self.stack("e2e")
+        try:
+            _api, url = stack.api()
+            stack.worker("default", concurrency=2)
+            stack.worker("toxicity", concurrency=1, prefetch=256)
+            self._wait_decided(self._post_all(url, [WARM_UP], "warm-up"), 120)
+            count = max(1, int(rate * self.plan.e2e_seconds))
+            items = self.corpus[-count:]
+            log(f"end to end: {count} comments at {rate:.1f}/s")
+            ids: list[str] = []
+            lock = threading.Lock()
+            local = threading.local()
+
+            def post(item: dict[str, Any]) -> None:
+                session = getattr(local, "session", None) or requests.Session()
+                local.session = session
+                r = session.post(
+                    f"{url}/v1/articles/e2e/comments",
+                    json={"author_id": item["author_id"], "author_name": "R", "body": item["body"]},
+                    timeout=30,
+                )
+                with lock:
+                    ids.append(r.json()["id"])
+
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                t0 = time.perf_counter()
+                for i, item in enumerate(items):
+                    delay = t0 + i / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    pool.submit(post, item)
+            rows = self._wait_decided(ids, 300)
+            latencies = [(r.decided_at - r.created_at).total_seconds() for r in rows]
+            return {
+                "rate_per_s": round(rate, 2),
+                "comments": len(rows),
+                "p50_s": round(pct(latencies, 50), 3),
+                "p99_s": round(pct(latencies, 99), 3),
+                "max_s": round(max(latencies), 3),
+                "batch_wait_ms": 100,
+            }
+        finally:
+            stack.stop()
+
+    # --- 5. the moderation queue on 100k comments ---------------------------------------
+    def queue(self) -> dict[str, Any]:
+        from service.db import Database
+        from service.moderation.auth import create_token
+
+        self.reset()
+        n = self.plan.queue_rows
+        log(f"queue: inserting {n} comments")
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO articles (external_id, moderation_mode, comments_open, created_at, "
+                "updated_at) SELECT 'qa-' || g, 'post', true, now(), now() "
+                "FROM generate_series(1, 200) g"
+            )
+            first = conn.execute(sa.text("SELECT min(id) FROM articles")).scalar_one()
+            conn.execute(
+                sa.text(
+                    """
+                    WITH src AS (
+                      SELECT g, gen_random_uuid() AS id, random() AS r, random() AS t,
+                             random() AS i, random() AS s
+                      FROM generate_series(1, :n) g)
+                    INSERT INTO comments (id, article_id, root_id, author_id, author_name, body,
+                      status, language, score_toxicity, score_insult, spam_score, scores,
+                      report_count, created_at, updated_at, version)
+                    SELECT id, :first + (g % 200), id, 'reader-' || (g % 5000), 'Reader',
+                      'Comment number ' || g || ' about the news of the day',
+                      CASE WHEN r < 0.6 THEN 'approved' WHEN r < 0.8 THEN 'held'
+                           WHEN r < 0.95 THEN 'rejected' ELSE 'pending' END,
+                      CASE WHEN g % 10 = 0 THEN 'vi' ELSE 'en' END,
+                      CASE WHEN g % 10 = 0 THEN NULL ELSE t END,
+                      CASE WHEN g % 10 = 0 THEN NULL ELSE i END, s,
+                      CASE WHEN g % 10 = 0 THEN NULL
+                           ELSE jsonb_build_object('toxicity', t, 'insult', i) END,
+                      CASE WHEN g % 50 = 0 THEN 1 ELSE 0 END,
+                      now() - make_interval(secs => g), now(), 1
+                    FROM src
+                    """
+                ),
+                {"n": n, "first": first},
+            )
+            conn.exec_driver_sql("ANALYZE")
+        db = Database(self.db_url)
+        with db.session() as session:
+            token = create_token(session, "bench", "moderator")
+        db.dispose()
+        stack = self.stack("queue")
+        try:
+            _api, url = stack.api()
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {token}"
+            first_page = http.get(f"{url}/v1/moderation/queue", timeout=10).json()
+            kinds: dict[str, dict[str, Any]] = {
+                "held, oldest first": {},
+                "held, by toxicity": {"sort": "score:toxicity"},
+                "one article": {"article": "qa-7"},
+                "score ranges": {"score": ["toxicity:0.5:1", "insult:0.3:1"]},
+                "reported, two statuses": {"reported": "true", "status": ["approved", "held"]},
+                "second page": {"cursor": first_page["next_cursor"]},
+            }
+            per_kind: dict[str, dict[str, float]] = {}
+            everything: list[float] = []
+            for name, params in kinds.items():
+                for _ in range(5):  # warm
+                    http.get(f"{url}/v1/moderation/queue", params=params, timeout=10)
+                times = []
+                for _ in range(self.plan.queue_requests):
+                    t = time.perf_counter()
+                    r = http.get(f"{url}/v1/moderation/queue", params=params, timeout=10)
+                    times.append((time.perf_counter() - t) * 1000)
+                    assert r.status_code == 200, r.text
+                per_kind[name] = {
+                    "p50_ms": round(pct(times, 50), 2),
+                    "p99_ms": round(pct(times, 99), 2),
+                }
+                everything += times
+            return {
+                "comments": n,
+                "held": first_page["counts"]["held"],
+                "p50_ms": round(pct(everything, 50), 2),
+                "p99_ms": round(pct(everything, 99), 2),
+                "requests": len(everything),
+                "per_query": per_kind,
+            }
+        finally:
+            stack.stop()
+
+
+def _up(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+        return True
+    except requests.RequestException:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def table(r: dict[str, Any]) -> str:
+    m, i, p, e, q = r["model"], r["ingest"], r["pipeline"], r["e2e"], r["queue"]
+    pipeline_vs_limit = round(p["scored_per_s"] / m["limit_per_s"], 2)
+    pipeline_vs_naive = round(p["scored_per_s"] / m["naive_per_s"], 2)
+    e2e_target = 1.0 + e["batch_wait_ms"] / 1000
+
+    def ok(flag: bool) -> str:
+        return "yes" if flag else "**no**"
+
+    rows = [
+        (
+            "Ingest: accepted POST/s (ratio to bare Flask endpoint)",
+            f"{i['api']['per_s']:.0f} / {i['bare']['per_s']:.0f} = **{i['ratio']:.2f}x**",
+            ">= 0.5x",
+            ok(i["ratio"] >= 0.5),
+        ),
+        (
+            "Ingest: p50 / p99 latency at that rate",
+            f"{i['api']['p50_ms']:.1f} / {i['api']['p99_ms']:.1f} ms "
+            f"(bare {i['bare']['p50_ms']:.1f} / {i['bare']['p99_ms']:.1f})",
+            "p99 < 50 ms",
+            ok(i["api"]["p99_ms"] < 50),
+        ),
+        (
+            "Scoring: model-bound limit (best sorted batching, whole set, one process)",
+            f"{m['limit_per_s']:.1f} comments/s ({m['limit_how']}, {m['threads']} threads)",
+            "",
+            "",
+        ),
+        (
+            "Scoring: naive `predict(text)` one at a time",
+            f"{m['naive_per_s']:.1f} comments/s",
+            "",
+            "",
+        ),
+        (
+            "Scoring: our pipeline, first POST to last decision",
+            f"{p['scored_per_s']:.1f} scored/s ({p['per_s']:.1f} all/s, {p['comments']} comments)",
+            "",
+            "",
+        ),
+        (
+            "Pipeline / limit",
+            f"**{pipeline_vs_limit:.2f}x**",
+            ">= 0.9x",
+            ok(pipeline_vs_limit >= 0.9),
+        ),
+        (
+            "Pipeline / naive",
+            f"**{pipeline_vs_naive:.2f}x**",
+            ">= 1.7x",
+            ok(pipeline_vs_naive >= 1.7),
+        ),
+        (
+            "End to end at half capacity: p50 / p99 submit to decision",
+            f"{e['p50_s']:.2f} / {e['p99_s']:.2f} s at {e['rate_per_s']:.1f}/s",
+            f"p99 < {e2e_target:.1f} s",
+            ok(e["p99_s"] < e2e_target),
+        ),
+        (
+            f"Moderation queue on {q['comments']:,} comments: p50 / p99",
+            f"{q['p50_ms']:.1f} / {q['p99_ms']:.1f} ms",
+            "p99 < 50 ms",
+            ok(q["p99_ms"] < 50),
+        ),
+        (
+            "API worker peak memory (imports torch?)",
+            f"{i['api_worker_peak_mb']:.0f} MB ({'yes' if i['api_imports_torch'] else 'no'})",
+            "< 150 MB",
+            ok(i["api_worker_peak_mb"] < 150 and not i["api_imports_torch"]),
+        ),
+        (
+            "Toxicity worker peak memory (child / parent)",
+            f"{p['toxicity_child_peak_mb']:.0f} / {p['toxicity_parent_peak_mb']:.0f} MB",
+            "< 1.5 GB",
+            ok(p["toxicity_child_peak_mb"] + p["toxicity_parent_peak_mb"] < 1536),
+        ),
+        (
+            "Toxicity worker cold start (launch to first decision)",
+            f"{p['cold_start_s']:.1f} s",
+            "",
+            "",
+        ),
+        (
+            "Dynamic int8 quantisation: speed-up / largest score change",
+            f"{m['int8_speedup']:.2f}x / {m['int8_max_score_change']:.3f}",
+            "",
+            "",
+        ),
+    ]
+    lines = ["| measure | result | target | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under two minutes")
+    parser.add_argument(
+        "--only", choices=["model", "ingest", "pipeline"], help="run one section and print it"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a MODERATION_ setting for the stack under test, e.g. TOXICITY_THREADS=1",
+    )
+    args = parser.parse_args(argv)
+    overrides = {f"MODERATION_{k.upper()}": v for k, v in (s.split("=", 1) for s in args.set)}
+    plan = QUICK if args.quick else FULL
+    started = time.time()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        Bench(plan, Path(tmp), overrides) as bench,
+    ):
+        if args.only:
+            sections = {
+                "model": bench.model_speed,
+                "ingest": bench.ingest,
+                "pipeline": bench.pipeline,
+            }
+            print(json.dumps(sections[args.only](), indent=2, default=str))
+            return 0
+        model = bench.model_speed()
+        ingest = bench.ingest()
+        pipeline = bench.pipeline()
+        e2e = bench.end_to_end(rate=pipeline["per_s"] / 2)
+        queue = bench.queue()
+    results = {
+        "plan": asdict(plan),
+        "overrides": overrides,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "model": model,
+        "ingest": ingest,
+        "pipeline": pipeline,
+        "e2e": e2e,
+        "queue": queue,
+    }
+    results["table"] = table(results)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
+    for name in (f"{plan.name}-{stamp}.json", "latest.json"):
+        (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
+    print(results["table"])
+    print(f"\n{plan.name} run, {results['seconds']} s; results in bench/results/latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
