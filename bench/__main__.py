@@ -30,7 +30,7 @@ import requests
 import sqlalchemy as sa
 
 from bench.corpus import comments as make_comments
-from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.conftest import migrated_pg_database
 from tests.helpers import PrivateRedis, free_port, wait_for
 from tests.stack import BIN, ROOT, Stack
 
@@ -105,11 +105,10 @@ class Bench:
 
     # --- setup ---------------------------------------------------------------------
     def __enter__(self) -> Bench:
-        from service.migrate import upgrade
         from workers.toxicity.checkpoint import build_checkpoint
 
-        self.db_url, self._admin, self._db_name = _create_pg_database("moderation_bench")
-        upgrade(self.db_url)
+        self._database = migrated_pg_database("moderation_bench")
+        self.db_url = self._database.__enter__()
         self.engine = sa.create_engine(self.db_url)
         self.redis = PrivateRedis().start()
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -122,7 +121,7 @@ class Bench:
     def __exit__(self, *exc: object) -> None:
         self.engine.dispose()
         self.redis.stop()
-        _drop_pg_database(self._admin, self._db_name)
+        self._database.__exit__(None, None, None)
 
     def stack(self, name: str, **env: str) -> Stack:
         return Stack(

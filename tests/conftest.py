@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -43,13 +44,22 @@ def _drop_pg_database(admin: sa.Engine, name: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def migrated_pg_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated to head, dropped afterwards."""
+    url, admin, name = _create_pg_database(prefix)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _drop_pg_database(admin, name)
+
+
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, migrated to head."""
-    url, admin, name = _create_pg_database("moderation_test")
-    upgrade(url)
-    yield url
-    _drop_pg_database(admin, name)
+    with migrated_pg_database("moderation_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

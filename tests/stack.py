@@ -101,14 +101,11 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def worker(
-        self, queue: str, *, concurrency: int = 1, prefetch: int = 1, nice: int = 0, **env: str
-    ) -> Process:
+    def worker(self, queue: str, *, concurrency: int = 1, prefetch: int = 1, **env: str) -> Process:
         node = f"{queue}-{self._counter + 1}@%h"
         process = self.start(
             f"worker-{queue}",
             [
-                *(["nice", "-n", str(nice)] if nice else []),
                 str(BIN / "celery"),
                 "-A",
                 "workers.celery_app",

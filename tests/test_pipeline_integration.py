@@ -20,7 +20,7 @@ from service.comments.models import Comment
 from service.db import Database
 from service.moderation.models import AuditEntry
 from service.policy.services import author_standing
-from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.conftest import migrated_pg_database
 from tests.helpers import PrivateRedis, WebhookReceiver, wait_for
 from tests.stack import Process, Stack, poll_until
 from workers.pipeline.policy import PolicyConfig, decide
@@ -35,14 +35,10 @@ LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identit
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[Database]:
-    url, admin, name = _create_pg_database("moderation_it")
-    from service.migrate import upgrade
-
-    upgrade(url)
-    db = Database(url)
-    yield db
-    db.dispose()
-    _drop_pg_database(admin, name)
+    with migrated_pg_database("moderation_it") as url:
+        db = Database(url)
+        yield db
+        db.dispose()
 
 
 def _checkpoint_env(files: CheckpointFiles) -> dict[str, str]:
@@ -355,14 +351,10 @@ def test_the_site_is_told_by_a_signed_webhook_retried_after_a_500(
 @pytest.fixture
 def slow_database() -> Iterator[Database]:
     """A database of its own: the module's stack must not sweep this test's comments."""
-    url, admin, name = _create_pg_database("moderation_kill")
-    from service.migrate import upgrade
-
-    upgrade(url)
-    db = Database(url)
-    yield db
-    db.dispose()
-    _drop_pg_database(admin, name)
+    with migrated_pg_database("moderation_kill") as url:
+        db = Database(url)
+        yield db
+        db.dispose()
 
 
 @pytest.fixture
