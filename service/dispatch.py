@@ -115,12 +115,3 @@ class Dispatcher:
             return []
         marks = self.redis.mget([self.MARK_PREFIX + i for i in ids])
         return [i for i, mark in zip(ids, marks, strict=True) if mark is None]
-
-    def forget(self, ids: Iterable[str]) -> None:
-        """Drop the marks of comments that no longer need the pipeline."""
-        keys = [self.MARK_PREFIX + str(i) for i in ids]
-        if keys:
-            try:
-                self.redis.delete(*keys)
-            except redis.RedisError as exc:
-                log.warning("could not clear dispatch marks: %s", exc)

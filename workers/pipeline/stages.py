@@ -35,7 +35,7 @@ from service.moderation.services import (
     update_pending,
 )
 from service.policy.models import WordKind
-from service.policy.services import WordListCache, author_standing
+from service.policy.services import WordListCache, author_standing, author_standings
 from workers.pipeline.language import LanguageDetector
 from workers.pipeline.policy import Decision, PolicyConfig, PolicyInput, decide
 from workers.spam.learning import LearningSpamClassifier
@@ -170,7 +170,6 @@ def _apply(
     if entry is None:
         log.info("comment %s was decided by someone else first; leaving it", comment.id)
         return False
-    session.after_commit(lambda: pipeline.dispatcher.forget([str(comment.id)]))
     log.info(
         "comment %s %s (%s)",
         comment.id,
@@ -321,6 +320,8 @@ def score_and_decide(
     if not comments:
         return outcome
 
+    # read now, not when the comments arrived: a ban in between still applies
+    standings = author_standings(session, (c.author_id for c in comments))
     attempts = _count_attempts(pipeline, [str(c.id) for c in comments])
     limit = pipeline.settings.toxicity_max_attempts
     failed = [c for c in comments if attempts[str(c.id)] > limit]
@@ -328,7 +329,7 @@ def score_and_decide(
     for comment in failed:
         # Delivered again and again without an answer (the scorer crashes on it, or
         # its batch keeps dying): a person decides instead of an endless loop.
-        _decide_one(session, pipeline, comment, None, None, "scorer_failed", outcome)
+        _decide_one(session, pipeline, comment, standings, None, None, "scorer_failed", outcome)
         outcome[str(comment.id)] = "scorer_failed"
     if not comments:
         return outcome
@@ -338,7 +339,9 @@ def score_and_decide(
     except ScorerUnavailable as exc:
         log.error("toxicity scorer unavailable, holding %d comment(s): %s", len(comments), exc)
         for comment in comments:
-            _decide_one(session, pipeline, comment, None, None, "scorer_unavailable", outcome)
+            _decide_one(
+                session, pipeline, comment, standings, None, None, "scorer_unavailable", outcome
+            )
         return outcome
 
     started = time.perf_counter()
@@ -350,7 +353,7 @@ def score_and_decide(
             for s in scorer.score([c.body for c in group])
         ]
         for comment, score in zip(group, scores, strict=True):
-            _decide_one(session, pipeline, comment, score, scorer, None, outcome)
+            _decide_one(session, pipeline, comment, standings, score, scorer, None, outcome)
         if checkpoint is not None:
             checkpoint()
     seconds = time.perf_counter() - started
@@ -367,12 +370,13 @@ def _decide_one(
     session: Session,
     pipeline: Pipeline,
     comment: Comment,
+    standings: dict[str, str],
     score: dict[str, float] | None,
     scorer: ToxicityScorer | None,
     skipped: str | None,
     outcome: dict[str, str],
 ) -> None:
-    standing = author_standing(session, comment.author_id)
+    standing = standings[comment.author_id]
     model = f"{scorer.name}@{scorer.version}" if scorer is not None else None
     inp = policy_input(
         comment,
