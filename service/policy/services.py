@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
@@ -13,8 +14,18 @@ from service.policy.words import WordMatcher
 
 
 def author_standing(session: Session, author_id: str) -> str:
-    row = session.get(AuthorStanding, author_id)
-    return row.standing if row is not None else Standing.NORMAL.value
+    return author_standings(session, [author_id])[author_id]
+
+
+def author_standings(session: Session, author_ids: Iterable[str]) -> dict[str, str]:
+    """Each author's standing, in one query (most authors have no row: ``normal``)."""
+    wanted = set(author_ids)
+    rows = session.execute(
+        sa.select(AuthorStanding.author_id, AuthorStanding.standing).where(
+            AuthorStanding.author_id.in_(wanted)
+        )
+    ).all()
+    return {**dict.fromkeys(wanted, Standing.NORMAL.value), **dict(rows)}
 
 
 def normalize_phrase(phrase: str) -> str:
