@@ -29,14 +29,18 @@ def get_article(session: Session, external_id: str) -> Article | None:
 def get_or_create_article(
     session: Session, external_id: str, details: Mapping[str, Any] | None = None
 ) -> Article:
-    """The article with the site's id ``external_id``, created from ``details`` if new.
+    """The article with the site's id ``external_id``, created from ``details`` if new."""
+    return _get_or_create(session, external_id, details)[0]
 
-    Safe against two requests registering the same article at once: the loser of
-    the race rolls back its savepoint and reads the winner's row.
-    """
+
+def _get_or_create(
+    session: Session, external_id: str, details: Mapping[str, Any] | None
+) -> tuple[Article, bool]:
+    # Safe against two requests registering the same article at once: the loser of
+    # the race rolls back its savepoint and reads the winner's row.
     article = get_article(session, external_id)
     if article is not None:
-        return article
+        return article, False
     article = Article(
         external_id=external_id, **{k: v for k, v in (details or {}).items() if k in _EDITABLE}
     )
@@ -47,18 +51,18 @@ def get_or_create_article(
         article = get_article(session, external_id)
         if article is None:  # pragma: no cover - the conflicting row must exist
             raise
-    return article
+        return article, False
+    return article, True
 
 
 def upsert_article(
     session: Session, external_id: str, changes: Mapping[str, Any]
 ) -> tuple[Article, bool]:
     """Register the article or update the given fields; returns (article, created)."""
-    existing = get_article(session, external_id)
-    article = existing or get_or_create_article(session, external_id, changes)
-    if existing is not None:
+    article, created = _get_or_create(session, external_id, changes)
+    if not created:
         for key in _EDITABLE:
             if key in changes:
                 setattr(article, key, changes[key])
     session.flush()
-    return article, existing is None
+    return article, created
