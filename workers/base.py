@@ -80,3 +80,21 @@ class AppTask(celery.Task):
             finally:
                 _session.reset(token)
                 session.close()
+
+
+#: What every task states about its delivery (STYLE.md): late acks, requeue when its
+#: worker dies, no results, retries only for transient errors with capped backoff.
+DELIVERY: dict[str, Any] = {
+    "base": AppTask,
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "soft_time_limit": 30,
+    "time_limit": 60,
+}

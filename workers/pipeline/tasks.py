@@ -11,25 +11,10 @@ from celery import shared_task
 from service.comments.services import stale_pending_ids
 from service.dispatch import DELIVER_WEBHOOK
 from service.moderation.services import pending_webhook_ids
-from workers.base import TRANSIENT_ERRORS, AppTask
+from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, run_cheap_stages
 
 log = logging.getLogger(__name__)
-
-DELIVERY = {
-    "base": AppTask,
-    "bind": True,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "ignore_result": True,
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,
-    "retry_jitter": True,
-    "max_retries": 8,
-    "soft_time_limit": 30,
-    "time_limit": 60,
-}
 
 
 @shared_task(name="workers.pipeline.tasks.process_comment", **DELIVERY)

@@ -11,7 +11,7 @@ from celery import shared_task
 
 from service.db import utcnow
 from service.moderation.models import WebhookEvent
-from workers.base import TRANSIENT_ERRORS, AppTask
+from workers.base import DELIVERY, AppTask
 from workers.webhooks.signing import EVENT_HEADER, HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -19,16 +19,14 @@ log = logging.getLogger(__name__)
 
 @shared_task(
     name="workers.webhooks.tasks.deliver_webhook",
-    base=AppTask,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    max_retries=None,  # the event's own attempt count decides when to stop
-    soft_time_limit=60,
-    time_limit=90,
+    **{
+        **DELIVERY,
+        "retry_backoff": True,
+        "retry_backoff_max": 600,
+        "max_retries": None,  # the event's own attempt count decides when to stop
+        "soft_time_limit": 60,
+        "time_limit": 90,
+    },
 )
 def deliver_webhook(self: AppTask, event_id: str) -> str:
     """POST one event to the site; a non-2xx answer or a network error retries later."""
