@@ -198,56 +198,79 @@ def build_checkpoint(
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT_NAME
     hf_dir = out / HF_CONFIG_DIR_NAME
     layers, hidden, heads, intermediate = SHAPES[shape]
 
     # The HF folder is written under a temporary name first: the model is built from
     # it (tokenizer for the calibration), and it is only swapped in when complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{HF_CONFIG_DIR_NAME}-", dir=out))
-    staging.chmod(0o755)  # mkdtemp makes it 0700; a worker may run as another user
+    staging = staging_dir(out)
     try:
-        config = _write_hf_folder(
-            staging,
-            vocab=vocab,
+        config = bert_config(
+            vocab_size=len(vocab),
             classes=classes,
             layers=layers,
             hidden=hidden,
             heads=heads,
             intermediate=intermediate,
+            initializer_range=BODY_INIT_STD,
+            pad_token_id=vocab.index("[PAD]"),
         )
+        write_hf_folder(staging, config, vocab)
         # fork_rng: seed our own draws without moving the caller's global RNG state
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = _random_model(config, staging, seed)
-        payload = {
-            "config": {
-                "name": f"random-{shape}",
-                "random_weights": {"seed": seed},
-                "arch": {
-                    "type": "BERT",
-                    "args": {
-                        "model_type": str(hf_dir),  # a local folder: no hub lookup
-                        "model_name": "BertForSequenceClassification",
-                        "tokenizer_name": "BertTokenizer",
-                        "num_classes": len(classes),
-                    },
-                },
-                "dataset": {"args": {"classes": list(classes)}},
-            },
-            "state_dict": model.state_dict(),
-        }
-        # Remove the old checkpoint before its HF folder changes, so that a mismatched
-        # pair is never on disk: in between there is no checkpoint at all.
-        ckpt_path.unlink(missing_ok=True)
-        _replace_dir(staging, hf_dir)
+        config_dict = checkpoint_config(
+            f"random-{shape}", hf_dir, classes, random_weights={"seed": seed}
+        )
+        return install_checkpoint(out, staging, config_dict, model.state_dict())
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
+
+def staging_dir(out: Path) -> Path:
+    """A fresh temporary folder inside ``out`` for an HF folder being written."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{HF_CONFIG_DIR_NAME}-", dir=out))
+    staging.chmod(0o755)  # mkdtemp makes it 0700; a worker may run as another user
+    return staging
+
+
+def checkpoint_config(
+    name: str, hf_dir: Path, classes: Sequence[str], **extra: object
+) -> dict[str, object]:
+    """The ``config`` entry of a Detoxify checkpoint whose HF folder is ``hf_dir``."""
+    return {
+        "name": name,
+        **extra,
+        "arch": {
+            "type": "BERT",
+            "args": {
+                "model_type": str(hf_dir),  # a local folder: no hub lookup
+                "model_name": "BertForSequenceClassification",
+                "tokenizer_name": "BertTokenizer",
+                "num_classes": len(classes),
+            },
+        },
+        "dataset": {"args": {"classes": list(classes)}},
+    }
+
+
+def install_checkpoint(
+    out: Path, staging: Path, config: dict[str, object], state_dict: dict[str, torch.Tensor]
+) -> CheckpointFiles:
+    """Swap the finished HF folder ``staging`` in and write ``model.ckpt`` atomically."""
+    import torch
+
+    ckpt_path = out / CHECKPOINT_NAME
+    hf_dir = out / HF_CONFIG_DIR_NAME
+    # Remove the old checkpoint before its HF folder changes, so that a mismatched
+    # pair is never on disk: in between there is no checkpoint at all.
+    ckpt_path.unlink(missing_ok=True)
+    _replace_dir(staging, hf_dir)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{CHECKPOINT_NAME}-", dir=out)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            torch.save({"config": config, "state_dict": state_dict}, f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; a worker may run as another user
@@ -280,28 +303,29 @@ def _check_vocab(vocab: list[str]) -> None:
         raise ValueError("vocabulary tokens must be non-empty, without whitespace at the ends")
 
 
-def _write_hf_folder(
-    folder: Path,
+def bert_config(
     *,
-    vocab: list[str],
+    vocab_size: int,
     classes: Sequence[str],
     layers: int,
     hidden: int,
     heads: int,
     intermediate: int,
+    initializer_range: float = 0.02,
+    pad_token_id: int = 0,
 ) -> BertConfig:
-    """Write config.json and the tokenizer files; return the BertConfig."""
+    """A multi-label BertForSequenceClassification config with one label per class."""
     from transformers import BertConfig
 
-    config = BertConfig(
-        vocab_size=len(vocab),
+    return BertConfig(
+        vocab_size=vocab_size,
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         intermediate_size=intermediate,
         max_position_embeddings=512,
-        pad_token_id=vocab.index("[PAD]"),
-        initializer_range=BODY_INIT_STD,
+        pad_token_id=pad_token_id,
+        initializer_range=initializer_range,
         # id2label fixes num_labels in config.json (transformers derives it from there);
         # Detoxify applies a sigmoid per label, hence multi-label.
         id2label=dict(enumerate(classes)),
@@ -309,6 +333,15 @@ def _write_hf_folder(
         problem_type="multi_label_classification",
         architectures=["BertForSequenceClassification"],
     )
+
+
+def write_hf_folder(
+    folder: Path, config: BertConfig, vocab: Sequence[str], *, model_max_length: int = 512
+) -> None:
+    """Write config.json and the tokenizer files of an uncased BERT WordPiece tokenizer.
+
+    ``model_max_length`` is where Detoxify's tokenizer call truncates.
+    """
     config.save_pretrained(folder)
     # transformers 5's tokenizer save_pretrained writes no vocab.txt: write it directly
     (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in vocab), encoding="utf-8")
@@ -322,7 +355,7 @@ def _write_hf_folder(
     tokenizer_config = {
         "tokenizer_class": "BertTokenizer",
         "do_lower_case": True,  # uncased, like bert-base-uncased (also strips accents)
-        "model_max_length": 512,  # Detoxify truncates to this
+        "model_max_length": model_max_length,
         **special,
     }
     for name, data in (
@@ -330,7 +363,6 @@ def _write_hf_folder(
         ("special_tokens_map.json", special),
     ):
         (folder / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return config
 
 
 def _random_model(config: BertConfig, hf_folder: Path, seed: int) -> BertForSequenceClassification:
