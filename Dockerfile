@@ -55,6 +55,10 @@ RUN mkdir -p /models /var/lib/moderation && chown app:app /models /var/lib/moder
 
 USER app
 
+# The shipped English model, assembled from the pip-installed base and the repository's
+# difference into /models (what a worker would otherwise do on its first comment).
+RUN moderation prepare-model
+
 # Optional: bake a Detoxify model (original, unbiased, multilingual, original-small,
 # unbiased-small) into /models. Empty by default: weights then come from the `models`
 # volume (see docker-compose.yml). This is the only step that may use the internet.

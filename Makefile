@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
-.PHONY: install run test lint bench bench-quick bench-tools clean
+.PHONY: install run test lint model bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ run: install ## migrate the database and start API, workers, beat and Flower
 	@mkdir -p $(MODERATION_DATA_DIR)
 	@test -s $(MODERATION_DATA_DIR)/flower-auth || echo "admin:$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MODERATION_DATA_DIR)/flower-auth
 	$(BIN)/moderation migrate
+	$(BIN)/moderation prepare-model
 	@export MODERATION_FLOWER_BASIC_AUTH=$${MODERATION_FLOWER_BASIC_AUTH:-$$(cat $(MODERATION_DATA_DIR)/flower-auth)}; \
 	echo ""; \
 	echo "  API     http://localhost:$${MODERATION_API_PORT:-8000}/v1   (docs: /docs, OpenAPI: /openapi.json)"; \
@@ -40,12 +41,17 @@ test: install ## run the whole suite against PostgreSQL and Redis on localhost
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check service workers config tests bench
+	$(BIN)/ruff format --check service workers config tests bench training
+
+# Trains the shipped toxicity model from ../shared/data (about an hour on 2 cores; see
+# docs/models.md). Run by hand, never by CI or `make run`; commit what it writes.
+model: install ## fine-tune the English toxicity model, rewrite its artifact and docs/models.md
+	$(BIN)/python -m training.toxicity $(MODEL_ARGS)
 
 bench: install bench-tools ## full benchmark run (see bench/README.md)
 	$(BIN)/python -m bench
 
-bench-quick: install bench-tools ## the benchmarks in under two minutes
+bench-quick: install bench-tools ## the benchmarks on smaller samples, a few minutes
 	$(BIN)/python -m bench --quick
 
 bench-tools: # wrk, the load generator (Debian's package)

@@ -40,15 +40,40 @@ def download_model(name: str, models_dir: str | None) -> None:
     click.echo(f"workers find it with MODERATION_MODELS_DIR={models_dir} ({cache_env(models_dir)})")
 
 
+@main.command("prepare-model")
+@click.option(
+    "--dir", "models_dir", default=None, help="Models folder (default: MODERATION_MODELS_DIR)."
+)
+def prepare_model(models_dir: str | None) -> None:
+    """Assemble the shipped toxicity model into the models folder, offline.
+
+    Workers do this on first use; doing it before they start (`make run`, the Docker
+    image) takes it off the first comment's path.
+    """
+    from workers.toxicity import shipped
+
+    settings = Settings.from_env()
+    if settings.toxicity_checkpoint or settings.toxicity_model != shipped.SHIPPED_MODEL:
+        click.echo(f"TOXICITY_MODEL is {settings.toxicity_model}: nothing to assemble")
+        return
+    man = shipped.manifest()
+    try:
+        files = shipped.assemble(shipped.cache_dir(models_dir or settings.models_dir))
+    except shipped.ShippedModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{man.name} {man.version}: {files.checkpoint}")
+
+
 @main.command("build-checkpoint")
 @click.option(
     "--shape", type=click.Choice(["tiny", "small", "bert-base"]), default="tiny", show_default=True
 )
 @click.option("--out", default="models/random-tiny", show_default=True)
 def build_checkpoint(shape: str, out: str) -> None:
-    """Build a Detoxify-format checkpoint with RANDOM weights (for trying the stack offline).
+    """Build a Detoxify-format checkpoint with RANDOM weights, for tests and benchmarks.
 
-    Its scores mean nothing: never point a production site at it.
+    Its scores mean nothing: never point a production site at it (the default model,
+    minilm-toxic-en, is a real one and needs no download).
     """
     from workers.toxicity.checkpoint import build_checkpoint as build
 

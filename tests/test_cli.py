@@ -42,3 +42,20 @@ def test_token_lifecycle(run, db_url: str) -> None:  # type: ignore[no-untyped-d
     assert run("revoke-token", "--name", name).exit_code == 0
     again = CliRunner().invoke(main, ["revoke-token", "--name", name])
     assert again.exit_code != 0
+
+
+def test_prepare_model_assembles_the_shipped_model(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MODERATION_TOXICITY_MODEL", raising=False)
+    monkeypatch.delenv("MODERATION_TOXICITY_CHECKPOINT", raising=False)
+    result = CliRunner().invoke(main, ["prepare-model", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "minilm-toxic-en" in result.output
+    assembled = list((tmp_path / "shipped").glob("*/model.ckpt"))
+    assert len(assembled) == 1 and str(assembled[0]) in result.output
+
+    monkeypatch.setenv("MODERATION_TOXICITY_MODEL", "original")
+    other = CliRunner().invoke(main, ["prepare-model", "--dir", str(tmp_path / "other")])
+    assert other.exit_code == 0 and "nothing to assemble" in other.output
+    assert not (tmp_path / "other").exists()

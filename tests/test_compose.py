@@ -364,3 +364,14 @@ def test_dockerignore_keeps_local_state_out() -> None:
     }
     for entry in (".venv", ".git", "var", "models", ".env"):
         assert entry in ignored, f"{entry} is not in .dockerignore"
+
+
+def test_image_ships_the_assembled_default_model() -> None:
+    instructions = dockerfile_instructions()
+    prepare = [i for i, text in enumerate(instructions) if "moderation prepare-model" in text]
+    assert prepare, "the image does not assemble the shipped toxicity model"
+    users = [i for i, text in enumerate(instructions) if text.startswith("USER ")]
+    # as the app user, so a worker may rebuild the cache in the volume if it must
+    assert users and users[-1] < prepare[0]
+    env = COMPOSE["x-app-env"]
+    assert env["MODERATION_TOXICITY_MODEL"] == "${MODERATION_TOXICITY_MODEL:-minilm-toxic-en}"

@@ -16,7 +16,7 @@ def test_defaults_run_locally() -> None:
     settings = Settings.from_env(environ={})
     assert settings.sqlalchemy_url.startswith("sqlite:///")
     assert settings.celery_broker_url == settings.redis_url
-    assert settings.toxicity_model == "original"
+    assert settings.toxicity_model == "minilm-toxic-en"
 
 
 def test_environment_overrides_with_types() -> None:

@@ -87,19 +87,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> CheckpointFiles:
 @pytest.fixture(scope="module")
 def loaded(tiny: CheckpointFiles, tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("detoxify-run")
+    args = [str(tiny.checkpoint), str(tiny.hf_config_dir), json.dumps(TEXTS)]
+    return run_offline(_DETOXIFY_SCRIPT, args, tmp)
+
+
+def run_offline(script: str, args: list[str], tmp: Path, timeout: float = 240) -> dict:
+    """Run ``script`` in a fresh interpreter with :func:`offline_env`; its last line's JSON."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _DETOXIFY_SCRIPT,
-            str(tiny.checkpoint),
-            str(tiny.hf_config_dir),
-            json.dumps(TEXTS),
-        ],
+        [sys.executable, "-c", script, *args],
         env=offline_env(tmp),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

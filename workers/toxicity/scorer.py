@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from config.settings import SHIPPED_TOXICITY_MODEL
 from workers.toxicity.checkpoint import sha256_file
 from workers.toxicity.download import cache_env
+from workers.toxicity.shipped import ShippedModelError
 
 log = logging.getLogger(__name__)
 
-#: What each Detoxify model was trained on (its README). Vietnamese is in none.
+#: What each model was trained on (Detoxify's README; our card). Vietnamese is in none.
 MODEL_LANGUAGES: dict[str, frozenset[str]] = {
+    SHIPPED_TOXICITY_MODEL: frozenset({"en"}),
     "original": frozenset({"en"}),
     "unbiased": frozenset({"en"}),
     "original-small": frozenset({"en"}),
@@ -56,7 +59,7 @@ class ToxicityScorer(Protocol):
 class DetoxifyScorer:
     """Detoxify, loaded through its own loader, scoring length-sorted batches."""
 
-    model_type: str = "original"
+    model_type: str = SHIPPED_TOXICITY_MODEL
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     hf_config_path: str | None = None
@@ -70,15 +73,21 @@ class DetoxifyScorer:
 
     def __post_init__(self) -> None:
         self._model: Any = None
-        self.name = (
-            f"detoxify-{self.model_type}"
-            if not self.checkpoint
-            else f"detoxify-checkpoint:{Path(self.checkpoint).stem}"
-        )
+        if self.checkpoint:
+            self.name = f"detoxify-checkpoint:{Path(self.checkpoint).stem}"
+        elif self.model_type == SHIPPED_TOXICITY_MODEL:
+            self.name = SHIPPED_TOXICITY_MODEL
+        else:
+            self.name = f"detoxify-{self.model_type}"
         self.version = "unloaded"
         self.load_seconds: float | None = None
 
     # ------------------------------------------------------------------
+    @property
+    def shipped(self) -> bool:
+        """The model this project ships, assembled from its files (no checkpoint given)."""
+        return not self.checkpoint and self.model_type == SHIPPED_TOXICITY_MODEL
+
     def _prepare_environment(self) -> None:
         # Before transformers/huggingface_hub are imported: they read these once.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -88,7 +97,7 @@ class DetoxifyScorer:
             # the layout `moderation download-model` writes
             for key, value in cache_env(self.models_dir).items():
                 os.environ.setdefault(key, value)
-        if self.checkpoint or (self.models_dir and Path(self.models_dir).is_dir()):
+        if self.checkpoint or self.shipped or (self.models_dir and Path(self.models_dir).is_dir()):
             # weights are local: a missing network must not cost ~26 s of retries
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -99,6 +108,8 @@ class DetoxifyScorer:
         started = time.perf_counter()
         self._prepare_environment()
         try:
+            if self.shipped:
+                self._assemble_shipped()
             if self.checkpoint:
                 if not Path(self.checkpoint).is_file():
                     raise ScorerUnavailable(f"checkpoint file not found: {self.checkpoint}")
@@ -115,7 +126,8 @@ class DetoxifyScorer:
                         self.checkpoint,
                         digest,
                     )
-                self.version = digest[:12]
+                if self.version == "unloaded":
+                    self.version = digest[:12]
             import torch
 
             torch.set_num_threads(max(1, self.threads))
@@ -139,6 +151,8 @@ class DetoxifyScorer:
                 self.version = MODEL_URLS[self.model_type].rsplit("-", 1)[-1].split(".")[0]
         except ScorerUnavailable:
             raise
+        except ShippedModelError as exc:
+            raise ScorerUnavailable(str(exc)) from exc
         except Exception as exc:  # any loader failure: say why, hold comments
             raise ScorerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._model = model
@@ -151,6 +165,19 @@ class DetoxifyScorer:
             self.threads,
             self.device,
         )
+
+    def _assemble_shipped(self) -> None:
+        """Point this scorer at the shipped model, assembled once into the models folder."""
+        from workers.toxicity import shipped
+
+        man = shipped.manifest(self.model_type)
+        files = shipped.assemble(shipped.cache_dir(self.models_dir or "models"), self.model_type)
+        self.checkpoint = str(files.checkpoint)
+        self.checkpoint_sha256 = files.sha256
+        self.hf_config_path = str(files.hf_config_dir)
+        # the shipped files' identity: the same on every install (the assembled file's
+        # hash is not, since Detoxify needs the folder's absolute path inside it)
+        self.version = f"{man.version}+{man.data['delta']['sha256'][:12]}"
 
     def chunks(self, texts: Sequence[str]) -> list[list[int]]:
         """Indices of ``texts`` grouped into model calls, shortest texts first.

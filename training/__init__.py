@@ -1,0 +1,1 @@
+"""Model training and evaluation: run by hand (`make model`), never imported by the service."""
