@@ -308,6 +308,14 @@ def score_and_decide(
     Returns comment id -> outcome.
     """
     ids = list(dict.fromkeys(comment_ids))  # a batch may carry one id twice
+    # The model is loaded (on first use, seconds) before any transaction opens: on
+    # SQLite a transaction holds the database's only write lock from its first
+    # statement, so a load inside one would stall every POST until it ended.
+    unavailable: ScorerUnavailable | None = None
+    try:
+        scorer: ToxicityScorer | None = get_scorer()
+    except ScorerUnavailable as exc:
+        scorer, unavailable = None, exc
     comments = list(
         session.scalars(
             sa.select(Comment).where(
@@ -334,26 +342,29 @@ def score_and_decide(
     if not comments:
         return outcome
 
-    try:
-        scorer = get_scorer()
-    except ScorerUnavailable as exc:
-        log.error("toxicity scorer unavailable, holding %d comment(s): %s", len(comments), exc)
+    if scorer is None:
+        log.error(
+            "toxicity scorer unavailable, holding %d comment(s): %s", len(comments), unavailable
+        )
         for comment in comments:
             _decide_one(
                 session, pipeline, comment, standings, None, None, "scorer_unavailable", outcome
             )
         return outcome
 
+    texts = [c.body for c in comments]
+    if checkpoint is not None:
+        # end the reading transaction: no lock is held while the model runs
+        checkpoint()
     started = time.perf_counter()
-    for chunk in scorer.chunks([c.body for c in comments]):
-        group = [comments[i] for i in chunk]
+    for chunk in scorer.chunks(texts):
         # rounded before deciding, so the stored scores re-derive the stored decision
         scores = [
             {label: round(value, 5) for label, value in s.items()}
-            for s in scorer.score([c.body for c in group])
+            for s in scorer.score([texts[i] for i in chunk])
         ]
-        for comment, score in zip(group, scores, strict=True):
-            _decide_one(session, pipeline, comment, standings, score, scorer, None, outcome)
+        for i, score in zip(chunk, scores, strict=True):
+            _decide_one(session, pipeline, comments[i], standings, score, scorer, None, outcome)
         if checkpoint is not None:
             checkpoint()
     seconds = time.perf_counter() - started

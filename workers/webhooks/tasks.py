@@ -43,7 +43,9 @@ def deliver_webhook(self: AppTask, event_id: str) -> str:
     headers = {"Content-Type": "application/json", EVENT_HEADER: str(event.id)}
     if settings.webhook_secret:
         headers[HEADER] = sign(settings.webhook_secret, body)
-    event.attempts += 1
+    # End the reading transaction before the network call: on SQLite an open
+    # transaction holds the only write lock, and a slow receiver would stall every POST.
+    self.checkpoint()
     try:
         response = requests.post(
             settings.webhook_url, data=body, headers=headers, timeout=settings.webhook_timeout_s
@@ -51,6 +53,7 @@ def deliver_webhook(self: AppTask, event_id: str) -> str:
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
+    event.attempts += 1
     if error is None:
         event.state, event.delivered_at, event.last_error = "delivered", utcnow(), None
         return "delivered"
