@@ -92,9 +92,8 @@ def test_posts_do_not_wait_for_the_model_to_load(sqlite_stack: Stack) -> None:
 
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(
-        f"POST p99 {p99:.3f} s, max {latencies[-1]:.3f} s over {len(latencies)} POSTs; load {load_s} s"
-    )
+    worst = latencies[-1]
+    print(f"POST p99 {p99:.3f} s, max {worst:.3f} s over {len(latencies)} POSTs; load {load_s} s")
     assert p99 < 0.2, f"POST p99 {p99:.3f} s while the model loaded in {load_s} s"
 
     # and every comment posted meanwhile is decided once the model is there
