@@ -108,7 +108,9 @@ def test_the_shipped_model_decides_through_real_workers(sqlite_stack: Stack) -> 
     """The issue's acceptance check, as a test: an insult is stopped, thanks approved."""
     _api, url = sqlite_stack.api()
     sqlite_stack.worker("default", concurrency=1)
-    sqlite_stack.worker("toxicity", concurrency=1, prefetch=16)
+    toxicity = sqlite_stack.worker("toxicity", concurrency=1, prefetch=16)
+    # the worker's child loads the model as it starts, before any comment asks for it
+    toxicity.wait_for_output("toxicity model minilm-toxic-en@", timeout=120)
     texts = {
         "insult": "You are a pathetic idiot and everyone hates you",
         "thanks": "Thanks, this explains the new tax rules clearly.",

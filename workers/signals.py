@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from celery import signals
@@ -21,6 +22,8 @@ def _check_batch_prefetch(
     queues = queues.split(",") if isinstance(queues, str) else list(queues)
     if "toxicity" not in queues:
         return
+    if conf is not None:
+        conf.toxicity_worker = True  # children load the model as soon as they start
     from config import Settings
 
     settings = Settings.from_env()
@@ -51,3 +54,9 @@ def _reset_connections_after_fork(**_: Any) -> None:
     flask_app = getattr(current_app, "flask_app", None)
     if flask_app is not None:
         flask_app.extensions["db"].engine.dispose(close=False)
+    if current_app.conf.get("toxicity_worker"):
+        # Load the model now, beside the worker's own start-up, rather than on the first
+        # batch: a thread, since this handler must return within 4 s. Loading (never
+        # predicting) in the child is safe; the first batch waits on the same lock.
+        task = current_app.tasks["workers.toxicity.tasks.score_toxicity"]
+        threading.Thread(target=task.warm_up, name="load-toxicity-model", daemon=True).start()

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ class ScorerHolder:
     _error: str | None = None
     _failed_at: float = field(default=float("-inf"))
     _published_at: float = field(default=float("-inf"))
+    # a background warm-up and the first batch may both ask: one loads, the other waits
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_app(cls, app: Flask, pool_size: int = 1) -> ScorerHolder:
@@ -50,16 +53,19 @@ class ScorerHolder:
             if time.monotonic() - self._published_at > STATUS_TTL_S / 3:
                 self.publish()  # keep the status alive while the worker lives
             return self.scorer  # type: ignore[no-any-return]
-        if self._error and time.monotonic() - self._failed_at < self.retry_after_s:
-            raise ScorerUnavailable(self._error)
-        try:
-            self.scorer.load()
-        except ScorerUnavailable as exc:
-            self._error, self._failed_at = str(exc), time.monotonic()
-            log.error("toxicity model could not be loaded: %s", exc)
-            self.publish()
-            raise
-        self._loaded, self._error = True, None
+        with self._lock:
+            if self._loaded:
+                return self.scorer  # type: ignore[no-any-return]
+            if self._error and time.monotonic() - self._failed_at < self.retry_after_s:
+                raise ScorerUnavailable(self._error)
+            try:
+                self.scorer.load()
+            except ScorerUnavailable as exc:
+                self._error, self._failed_at = str(exc), time.monotonic()
+                log.error("toxicity model could not be loaded: %s", exc)
+                self.publish()
+                raise
+            self._loaded, self._error = True, None
         self.publish()
         return self.scorer  # type: ignore[no-any-return]
 

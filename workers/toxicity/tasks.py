@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
@@ -12,6 +13,7 @@ from workers.base import TRANSIENT_ERRORS, AppTask
 from workers.pipeline.stages import pipeline_for, score_and_decide
 from workers.toxicity.batching import SafeBatches
 from workers.toxicity.health import ScorerHolder
+from workers.toxicity.scorer import ScorerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +29,27 @@ class ToxicityBatchTask(AppTask, SafeBatches):
     max_retries = 8
     _scorer: ScorerHolder | None = None
 
+    _scorer_lock = threading.Lock()
+
     @property
     def scorer(self) -> ScorerHolder:
-        """This process's scorer, loaded on first use (never in the forking parent)."""
-        if self._scorer is None:
-            app = self.flask_app
-            self._scorer = ScorerHolder.from_app(app, pool_size=self.app.conf.get("pool_size", 1))
+        """This process's scorer holder (never created in the forking parent)."""
+        with self._scorer_lock:  # the warm-up thread and the first batch may race here
+            if self._scorer is None:
+                app = self.flask_app
+                pool_size = self.app.conf.get("pool_size", 1)
+                self._scorer = ScorerHolder.from_app(app, pool_size=pool_size)
         return self._scorer
+
+    def warm_up(self) -> None:
+        """Load this process's model (in a thread of a fresh worker child)."""
+        try:
+            with self.flask_app.app_context():
+                self.scorer.get()
+        except ScorerUnavailable:
+            pass  # logged and published by the holder; batches hold comments meanwhile
+        except Exception:
+            log.exception("loading the toxicity model in the background failed")
 
     def __call__(self, requests: Any) -> Any:
         try:
