@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from bench.corpus import comments as make_comments
 from config.settings import SHIPPED_TOXICITY_MODEL
+from service.dispatch import SCORE_TOXICITY
 from tests.conftest import migrated_pg_database
 from tests.helpers import PrivateRedis, free_port, wait_for
 from tests.stack import BIN, ROOT, Process, Stack
@@ -343,7 +344,7 @@ class Bench:
         """Post ``item``, launch a toxicity worker, time launch to the item's decision."""
         warm_up = self._post_all(url, [item], "warm-up")
         launched = time.perf_counter()
-        toxicity = stack.worker("toxicity", concurrency=1, prefetch=256)
+        toxicity = stack.worker("toxicity", concurrency=1, prefetch=16)
         (row,) = self._wait_decided(warm_up, 120)
         seconds = time.perf_counter() - launched
         loaded = re.search(
@@ -419,8 +420,8 @@ class Bench:
                 },
                 "batch_size": 128,
                 "batch_tokens": 1024,
-                "batch_wait_ms": 100,
             }
+            result["drain"] = self._drain(stack, toxicity, ids)
             if model == "shipped":
                 toxicity.stop()
                 log("pipeline (shipped): restarting the toxicity worker on the assembled model")
@@ -432,6 +433,52 @@ class Bench:
         finally:
             stack.stop()
 
+    def _drain(self, stack: Stack, toxicity: Process, ids: list[str]) -> dict[str, Any]:
+        """The toxicity stage alone: every scored comment waiting again, sent at once.
+
+        The pipeline measure shares 2 cores between the API, the cheap stages, the
+        databases and the model. Here the warm toxicity worker has the machine: the
+        comments it scored are put back to waiting (as the cheap stages leave them),
+        their messages sent in one go, and the time from the first send to the last
+        decision is what the claims, batching and decisions cost around the model.
+        """
+        with self.engine.begin() as conn:
+            scored = [
+                str(i)
+                for (i,) in conn.execute(
+                    sa.text(
+                        "UPDATE comments SET status = 'pending', decided_at = NULL, "
+                        "decided_by = NULL, scores = NULL, scored_by = NULL, reasons = NULL, "
+                        "toxicity_attempts = 0, claimed_by = NULL, claimed_until = NULL, "
+                        "toxicity_queued_at = now(), version = version + 1 "
+                        "WHERE id = ANY(:ids) AND scored_by IS NOT NULL RETURNING id"
+                    ),
+                    {"ids": [uuid.UUID(i) for i in ids]},
+                )
+            ]
+        from celery import Celery
+
+        sender = Celery(broker=stack.redis.url)
+        logged = len(re.findall(r"scored \d+ comment\(s\)", toxicity.output()))
+        log(f"toxicity stage alone: {len(scored)} waiting comments, sent at once")
+        with self.engine.connect() as conn:
+            started = conn.execute(sa.text("SELECT now()")).scalar_one()
+        for comment_id in scored:
+            sender.send_task(SCORE_TOXICITY, args=[comment_id], queue="toxicity")
+        rows = self._wait_decided(scored, 600)
+        elapsed = (max(r.decided_at for r in rows) - started).total_seconds()
+        batches = [
+            int(n) for n in re.findall(r"scored (\d+) comment\(s\)", toxicity.output())[logged:]
+        ]
+        return {
+            "comments": len(scored),
+            "scored": sum(1 for r in rows if r.scored),
+            "elapsed_s": round(elapsed, 2),
+            "scored_per_s": round(sum(1 for r in rows if r.scored) / elapsed, 2),
+            "batches": len(batches),
+            "mean_batch": round(statistics.mean(batches), 1) if batches else 0,
+        }
+
     # --- 4. end-to-end latency at a steady rate ---------------------------------------
     def end_to_end(self, rate: float) -> dict[str, Any]:
         self.reset()
@@ -439,7 +486,7 @@ class Bench:
         try:
             _api, url = stack.api()
             stack.worker("default", concurrency=2)
-            stack.worker("toxicity", concurrency=1, prefetch=256)
+            stack.worker("toxicity", concurrency=1, prefetch=16)
             self._wait_decided(self._post_all(url, [WARM_UP], "warm-up"), 120)
             count = max(1, int(rate * self.plan.e2e_seconds))
             items = self.corpus[-count:]
@@ -474,7 +521,6 @@ class Bench:
                 "p50_s": round(pct(latencies, 50), 3),
                 "p99_s": round(pct(latencies, 99), 3),
                 "max_s": round(max(latencies), 3),
-                "batch_wait_ms": 100,
             }
         finally:
             stack.stop()
@@ -620,12 +666,30 @@ def scoring_rows(
             ">= 0.9x",
             ok(pipeline_vs_limit >= 0.9),
         ),
+        *drain_rows(label, m, p),
         (
             f"Pipeline / naive ({label})",
             f"**{pipeline_vs_naive:.2f}x**",
             f">= {naive_target}x" if naive_target else "",
             ok(pipeline_vs_naive >= naive_target) if naive_target else "",
         ),
+    ]
+
+
+def drain_rows(label: str, m: dict[str, Any], p: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The toxicity stage alone (absent from results written before it was measured)."""
+    d = p.get("drain")
+    if not d:
+        return []
+    ratio = round(d["scored_per_s"] / m["limit_per_s"], 2)
+    return [
+        (
+            f"Toxicity stage alone ({label}): {d['comments']} waiting comments, warm worker",
+            f"{d['scored_per_s']:.1f} scored/s ({d['batches']} batches, mean {d['mean_batch']})",
+            "",
+            "",
+        ),
+        (f"Toxicity stage / limit ({label})", f"**{ratio:.2f}x**", ">= 0.9x", ok(ratio >= 0.9)),
     ]
 
 
@@ -652,7 +716,7 @@ def int8_row(label: str, m: dict[str, Any]) -> tuple[str, str, str, str]:
 def table(r: dict[str, Any]) -> str:
     m, i, p, e, q = r["model"], r["ingest"], r["pipeline"], r["e2e"], r["queue"]
     shipped = r.get("shipped")  # absent from results written before it was measured
-    e2e_target = 1.0 + e["batch_wait_ms"] / 1000
+    e2e_target = 1.0 + e.get("batch_wait_ms", 0) / 1000
     rows = [
         (
             "Ingest: accepted POST/s (ratio to bare Flask endpoint)",

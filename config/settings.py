@@ -149,8 +149,9 @@ class Settings:
     )
     toxicity_batch_size: int = _setting(
         128,
-        "Most comments a toxicity worker gathers before scoring them: the more it sorts by "
-        "length at once, the less padding (each chunk is committed as soon as it is scored).",
+        "Most comments one toxicity task claims and scores together: every comment waiting "
+        "when it starts, oldest first, up to this many (the more it sorts by length at "
+        "once, the less padding; each model call is committed as soon as it is scored).",
     )
     toxicity_batch_tokens: int = _setting(
         1024,
@@ -158,11 +159,8 @@ class Settings:
         "of at most this many tokens (comments x longest), so one long comment does not pad "
         "thirty short ones (measured: bench/README.md).",
     )
-    toxicity_batch_wait_ms: int = _setting(
-        100, "Longest a toxicity worker waits to fill a batch before scoring what it has."
-    )
     toxicity_max_attempts: int = _setting(
-        5, "Deliveries of one comment to the scorer before it is held as `scorer_failed`."
+        5, "Claims of one comment by a toxicity task before it is held as `scorer_failed`."
     )
     toxicity_bands: dict[str, tuple[float, float]] = _setting(
         parse_bands(DEFAULT_TOXICITY_BANDS),
@@ -243,10 +241,10 @@ class Settings:
         "Processes of the `toxicity` worker; torch threads are split between them.",
     )
     toxicity_prefetch: int = _setting(
-        256,
-        "Prefetch multiplier of the `toxicity` worker: messages it holds per process. At "
-        "least TOXICITY_BATCH_SIZE, or batches never fill; twice that lets the next batch "
-        "gather while one is scored.",
+        16,
+        "Prefetch multiplier of the `toxicity` worker: messages it holds per process. Batches "
+        "come from claims, not from held messages; a few in hand let the messages of "
+        "comments already scored in a batch be passed over without a round trip each.",
     )
     flower_port: int = _setting(5555, "Flower's port under `make run`.")
     api_port: int = _setting(8000, "The API's port under `make run`.")

@@ -63,8 +63,12 @@ class Dispatcher:
         if ids:
             session.after_commit(lambda: self.send(ids, task))
 
-    def send(self, ids: Sequence[str], task: str = PROCESS_COMMENT) -> list[str]:
+    def send(
+        self, ids: Sequence[str], task: str = PROCESS_COMMENT, countdown: float | None = None
+    ) -> list[str]:
         """Send each id as its own task message; return the ids the broker took.
+
+        ``countdown``: seconds before a worker may run the messages (a retry's pause).
 
         Never raises for a broker problem: what was not sent stays ``pending`` in
         the database, and the sweeper sends it once the broker is back.
@@ -81,7 +85,9 @@ class Dispatcher:
         sent: list[str] = []
         try:
             for comment_id in ids:
-                self.celery.send_task(task, args=[comment_id], queue=QUEUE_OF.get(task))
+                self.celery.send_task(
+                    task, args=[comment_id], queue=QUEUE_OF.get(task), countdown=countdown
+                )
                 sent.append(comment_id)
         except _BROKER_ERRORS as exc:
             with self._lock:

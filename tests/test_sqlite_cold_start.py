@@ -45,7 +45,6 @@ def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
         redis_server,
         tmp_path / "logs",
         MODERATION_MODELS_DIR=str(tmp_path / "models"),  # empty: assemble, then load
-        MODERATION_TOXICITY_BATCH_WAIT_MS="50",
     )
     (tmp_path / "logs").mkdir()
     try:

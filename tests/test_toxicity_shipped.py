@@ -37,9 +37,14 @@ from workers.toxicity.scorer import DetoxifyScorer
 scorer = DetoxifyScorer(model_type=sys.argv[1], models_dir=sys.argv[2])
 texts = json.loads(sys.argv[3])
 scores = scorer.score(texts)
+# Detoxify's own predict on the whole list, and ours cut into many small model calls
+predicted = scorer._model.predict(texts)
+scorer.batch_tokens = 40
+calls = [call for call, _ in scorer.score_batches(texts)]
 print(json.dumps({"name": scorer.name, "version": scorer.version,
                   "checkpoint": scorer.checkpoint, "sha256": scorer.checkpoint_sha256,
-                  "scores": scores}))
+                  "scores": scores, "predicted": predicted, "small_calls": calls,
+                  "small_scores": scorer.score(texts)}))
 """
 
 
@@ -51,6 +56,18 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = run_offline(_SCORE_SCRIPT, args, tmp)
     out["by_text"] = dict(zip(texts, out["scores"], strict=True))
     return out
+
+
+def test_batched_scores_are_detoxify_predict_scores(scored: dict) -> None:
+    """Tokenised once and padded per call, the texts score as ``Detoxify.predict`` scores them."""
+    assert len(scored["small_calls"]) > 1  # the small budget really cut the batch
+    assert sorted(i for call in scored["small_calls"] for i in call) == list(
+        range(len(scored["scores"]))
+    )
+    for i, ours in enumerate(scored["scores"]):
+        for label, value in ours.items():
+            assert value == pytest.approx(scored["predicted"][label][i], abs=1e-5)
+            assert scored["small_scores"][i][label] == pytest.approx(value, abs=1e-5)
 
 
 def _decision(scores: dict[str, float]) -> tuple[str, set[str]]:

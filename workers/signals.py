@@ -8,33 +8,21 @@ from typing import Any
 
 from celery import signals
 
+from config.celery import TOXICITY_QUEUE
+from service.dispatch import SCORE_TOXICITY
+
 log = logging.getLogger(__name__)
 
 
 @signals.celeryd_init.connect
-def _check_batch_prefetch(
+def _mark_toxicity_worker(
     sender: Any = None, conf: Any = None, options: Any = None, **_: Any
 ) -> None:
-    # A toxicity worker that prefetches fewer messages than a batch never fills one:
-    # each batch waits out TOXICITY_BATCH_WAIT_MS with what it has. Say so at start.
-    options = options or {}
-    queues = options.get("queues") or ""
+    # A worker consuming the toxicity queue: its children load the model as they start.
+    queues = (options or {}).get("queues") or ""
     queues = queues.split(",") if isinstance(queues, str) else list(queues)
-    if "toxicity" not in queues:
-        return
-    if conf is not None:
-        conf.toxicity_worker = True  # children load the model as soon as they start
-    from config import Settings
-
-    settings = Settings.from_env()
-    held = int(options.get("prefetch_multiplier") or 1) * int(options.get("concurrency") or 1)
-    if held < settings.toxicity_batch_size:
-        log.warning(
-            "toxicity worker holds at most %d messages but batches are %d: set "
-            "--prefetch-multiplier (MODERATION_TOXICITY_PREFETCH) to at least the batch size",
-            held,
-            settings.toxicity_batch_size,
-        )
+    if TOXICITY_QUEUE in queues and conf is not None:
+        conf.toxicity_worker = True
 
 
 @signals.worker_init.connect
@@ -58,5 +46,5 @@ def _reset_connections_after_fork(**_: Any) -> None:
         # Load the model now, beside the worker's own start-up, rather than on the first
         # batch: a thread, since this handler must return within 4 s. Loading (never
         # predicting) in the child is safe; the first batch waits on the same lock.
-        task = current_app.tasks["workers.toxicity.tasks.score_toxicity"]
+        task = current_app.tasks[SCORE_TOXICITY]
         threading.Thread(target=task.warm_up, name="load-toxicity-model", daemon=True).start()

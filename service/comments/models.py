@@ -68,6 +68,14 @@ class Comment(Base):
     #: machine-readable reasons of the last decision
     reasons: Mapped[list[Any] | None] = mapped_column()
 
+    #: set when the cheap stages hand the comment to the model; the order batches are claimed in
+    toxicity_queued_at: Mapped[datetime | None] = mapped_column()
+    #: claims by a toxicity task: the one count of scoring attempts (workers/toxicity/tasks.py)
+    toxicity_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the task id holding the comment for scoring, and until when (its lease)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+
     report_count: Mapped[int] = mapped_column(default=0, server_default="0")
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     #: hash of the request an idempotency key was first used with
@@ -91,6 +99,14 @@ class Comment(Base):
         # the moderation queue and the sweeper walk comments of one status by age
         sa.Index("ix_comments_status_created", "status", "created_at", "id"),
         sa.Index("ix_comments_author_created", "author_id", "created_at"),
+        # comments waiting for the model, in the order toxicity tasks claim them
+        sa.Index(
+            "ix_comments_awaiting_toxicity",
+            "toxicity_queued_at",
+            "id",
+            postgresql_where=sa.text("status = 'pending' AND toxicity_queued_at IS NOT NULL"),
+            sqlite_where=sa.text("status = 'pending' AND toxicity_queued_at IS NOT NULL"),
+        ),
         # reported comments, the queue's other entry point
         sa.Index(
             "ix_comments_reported",

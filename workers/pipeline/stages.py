@@ -5,9 +5,10 @@ then language, then spam. It stops with a decision when one is already certain, 
 when the language is one the toxicity model cannot read; otherwise it stores what it
 found and sends the comment to the toxicity queue.
 
-``score_and_decide`` (toxicity queue): scores a batch of comments in one model call
-and decides each one. Every stage's output is stored on the comment, and the decision
-is re-derivable from it with :func:`workers.pipeline.policy.decide`.
+``score_and_decide`` (toxicity queue): claims the comment a task was sent for with the
+others waiting for the model, scores them call by call and decides each one. Every
+stage's output is stored on the comment, and the decision is re-derivable from it
+with :func:`workers.pipeline.policy.decide`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -25,8 +27,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from config import Settings
+from service.comments.claims import claim_for_scoring
 from service.comments.models import LABELS, Comment, Status
-from service.db import Session
+from service.db import Session, utcnow
 from service.dispatch import SCORE_TOXICITY, Dispatcher
 from service.moderation.services import (
     PIPELINE_ACTOR,
@@ -47,11 +50,17 @@ from workers.spam.signals import (
     parse_domains,
     text_signals,
 )
-from workers.toxicity.scorer import ScorerUnavailable, ToxicityScorer, covered_languages
+from workers.toxicity.scorer import (
+    ScorerUnavailable,
+    Scores,
+    ToxicityScorer,
+    covered_languages,
+)
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS_PREFIX = "moderation:scoring-attempts:"
+#: how long a claim holds its comments: longer than the toxicity task's hard time limit
+DEFAULT_LEASE = timedelta(seconds=210)
 
 
 @dataclass
@@ -273,7 +282,8 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
         # certain spam, or a language the model cannot read: toxicity would add nothing
         return finish(decision, language=language.code, spam_score=verdict.probability)
 
-    if update_pending(session, comment.id, **stored):
+    # from now on a toxicity task may claim it (service/comments/claims.py)
+    if update_pending(session, comment.id, **stored, toxicity_queued_at=utcnow()):
         pipeline.dispatcher.after_commit(session, [comment.id], task=SCORE_TOXICITY)
         return "sent_to_toxicity"
     return "already_decided"
@@ -282,32 +292,62 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
 # --- stage 2: toxicity in batches, then the decision --------------------------------
 
 
-def _count_attempts(pipeline: Pipeline, ids: Sequence[str]) -> dict[str, int]:
-    pipe = pipeline.redis.pipeline(transaction=False)
-    for comment_id in ids:
-        pipe.incr(ATTEMPTS_PREFIX + comment_id)
-        pipe.expire(ATTEMPTS_PREFIX + comment_id, 86400)
-    results = pipe.execute()
-    return {comment_id: int(results[i * 2]) for i, comment_id in enumerate(ids)}
+@dataclass
+class _Batch:
+    """What deciding a claimed batch needs besides each comment and its score."""
+
+    session: Session
+    pipeline: Pipeline
+    standings: dict[str, str]
+    outcome: dict[str, str]
+    scorer: ToxicityScorer | None = None
+
+    def decide(
+        self, comment: Comment, score: Scores | None = None, skipped: str | None = None
+    ) -> None:
+        scorer = self.scorer if score is not None else None
+        inp = policy_input(
+            comment,
+            comment.signals or {},
+            self.standings[comment.author_id],
+            toxicity=score,
+            toxicity_model=f"{scorer.name}@{scorer.version}" if scorer is not None else None,
+            toxicity_skipped=skipped,
+        )
+        decision = decide(inp, self.pipeline.policy)
+        fields: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+        if score is not None and scorer is not None:
+            fields |= {
+                "scores": score,
+                "scored_by": {"name": scorer.name, "version": scorer.version},
+                # per-label columns: the moderation queue filters and sorts on them
+                **{f"score_{label}": value for label, value in score.items() if label in LABELS},
+            }
+        if _apply(self.session, self.pipeline, comment, decision, fields):
+            failed = skipped == "scorer_failed"
+            self.outcome[str(comment.id)] = "scorer_failed" if failed else decision.status
 
 
 def score_and_decide(
     session: Session,
     pipeline: Pipeline,
-    comment_ids: Sequence[str],
-    get_scorer: Any,
-    checkpoint: Any = None,
+    comment_id: str,
+    get_scorer: Callable[[], ToxicityScorer],
+    checkpoint: Callable[[], None],
+    *,
+    token: str,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> dict[str, str]:
-    """Score the pending comments among ``comment_ids`` and decide each.
+    """Claim ``comment_id`` with the other comments waiting for the model, score, decide.
 
-    The model is called once per length-sorted chunk (``scorer.chunks``); after each
-    chunk its comments are decided and ``checkpoint()`` (the task's commit) makes
-    them final, so a large batch does not keep its first comments waiting for its
-    last. ``get_scorer`` returns the process's :class:`ToxicityScorer` or raises
-    :class:`ScorerUnavailable`; then every comment is held with that reason.
-    Returns comment id -> outcome.
+    The claim (:func:`service.comments.claims.claim_for_scoring`) is committed before
+    the model runs, so other tasks leave these comments alone; after each model call
+    its comments are decided and ``checkpoint()`` (the task's commit) makes them final,
+    so a large batch does not keep its first comments waiting for its last.
+    ``get_scorer`` returns the process's scorer or raises :class:`ScorerUnavailable`;
+    then every claimed comment is held with that reason. Returns comment id -> outcome
+    for the comments claimed (empty when ``comment_id`` was decided or claimed already).
     """
-    ids = list(dict.fromkeys(comment_ids))  # a batch may carry one id twice
     # The model is loaded (on first use, seconds) before any transaction opens: on
     # SQLite a transaction holds the database's only write lock from its first
     # statement, so a load inside one would stall every POST until it ended.
@@ -316,95 +356,52 @@ def score_and_decide(
         scorer: ToxicityScorer | None = get_scorer()
     except ScorerUnavailable as exc:
         scorer, unavailable = None, exc
-    comments = list(
-        session.scalars(
-            sa.select(Comment).where(
-                Comment.id.in_([uuid.UUID(i) for i in ids]),
-                Comment.status == Status.PENDING.value,
-            )
-        )
+    claim = claim_for_scoring(
+        session,
+        uuid.UUID(comment_id),
+        token,
+        limit=pipeline.settings.toxicity_batch_size,
+        lease=lease,
     )
-    outcome = dict.fromkeys(ids, "already_decided")
-    if not comments:
-        return outcome
-
+    if claim.released:
+        log.warning(
+            "toxicity task %s ran before and died; %d comment(s) of its batch re-sent alone",
+            token,
+            len(claim.released),
+        )
+        pipeline.dispatcher.after_commit(session, claim.released, task=SCORE_TOXICITY)
+    comments = claim.comments
     # read now, not when the comments arrived: a ban in between still applies
     standings = author_standings(session, (c.author_id for c in comments))
-    attempts = _count_attempts(pipeline, [str(c.id) for c in comments])
+    checkpoint()  # the claim is visible to other tasks; no lock is held while scoring
+    batch = _Batch(session, pipeline, standings, dict.fromkeys(map(str, (c.id for c in comments))))
     limit = pipeline.settings.toxicity_max_attempts
-    failed = [c for c in comments if attempts[str(c.id)] > limit]
-    comments = [c for c in comments if attempts[str(c.id)] <= limit]
-    for comment in failed:
-        # Delivered again and again without an answer (the scorer crashes on it, or
-        # its batch keeps dying): a person decides instead of an endless loop.
-        _decide_one(session, pipeline, comment, standings, None, None, "scorer_failed", outcome)
-        outcome[str(comment.id)] = "scorer_failed"
-    if not comments:
-        return outcome
-
-    if scorer is None:
+    for comment in comments:
+        if comment.toxicity_attempts > limit:
+            # Claimed again and again without an answer (the scorer crashes on it, or its
+            # process keeps dying): a person decides instead of an endless loop.
+            batch.decide(comment, skipped="scorer_failed")
+    comments = [c for c in comments if c.toxicity_attempts <= limit]
+    if comments and scorer is None:
         log.error(
             "toxicity scorer unavailable, holding %d comment(s): %s", len(comments), unavailable
         )
         for comment in comments:
-            _decide_one(
-                session, pipeline, comment, standings, None, None, "scorer_unavailable", outcome
-            )
-        return outcome
-
-    texts = [c.body for c in comments]
-    if checkpoint is not None:
-        # end the reading transaction: no lock is held while the model runs
-        checkpoint()
-    started = time.perf_counter()
-    for chunk in scorer.chunks(texts):
-        # rounded before deciding, so the stored scores re-derive the stored decision
-        scores = [
-            {label: round(value, 5) for label, value in s.items()}
-            for s in scorer.score([texts[i] for i in chunk])
-        ]
-        for i, score in zip(chunk, scores, strict=True):
-            _decide_one(session, pipeline, comments[i], standings, score, scorer, None, outcome)
-        if checkpoint is not None:
+            batch.decide(comment, skipped="scorer_unavailable")
+    elif comments and scorer is not None:
+        batch.scorer = scorer
+        started = time.perf_counter()
+        for call, scores in scorer.score_batches([c.body for c in comments]):
+            for i, score in zip(call, scores, strict=True):
+                # rounded before deciding, so the stored scores re-derive the stored decision
+                batch.decide(comments[i], {label: round(v, 5) for label, v in score.items()})
             checkpoint()
-    seconds = time.perf_counter() - started
-    log.info(
-        "scored %d comment(s) in %.3f s",
-        len(comments),
-        seconds,
-        extra={"batch": len(comments), "seconds": round(seconds, 3)},
-    )
-    return outcome
-
-
-def _decide_one(
-    session: Session,
-    pipeline: Pipeline,
-    comment: Comment,
-    standings: dict[str, str],
-    score: dict[str, float] | None,
-    scorer: ToxicityScorer | None,
-    skipped: str | None,
-    outcome: dict[str, str],
-) -> None:
-    standing = standings[comment.author_id]
-    model = f"{scorer.name}@{scorer.version}" if scorer is not None else None
-    inp = policy_input(
-        comment,
-        comment.signals or {},
-        standing,
-        toxicity=score,
-        toxicity_model=model,
-        toxicity_skipped=skipped,
-    )
-    decision = decide(inp, pipeline.policy)
-    fields: dict[str, Any] = {}
-    if score is not None and scorer is not None:
-        fields = {
-            "scores": score,
-            "scored_by": {"name": scorer.name, "version": scorer.version},
-            # per-label columns: the moderation queue filters and sorts on them
-            **{f"score_{label}": value for label, value in score.items() if label in LABELS},
-        }
-    if _apply(session, pipeline, comment, decision, fields):
-        outcome[str(comment.id)] = decision.status
+        seconds = time.perf_counter() - started
+        log.info(
+            "scored %d comment(s) in %.3f s",
+            len(comments),
+            seconds,
+            extra={"batch": len(comments), "seconds": round(seconds, 3)},
+        )
+    checkpoint()
+    return {i: o or "already_decided" for i, o in batch.outcome.items()}

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
+from service.comments.claims import release_expired
 from service.comments.services import stale_pending_ids
-from service.dispatch import DELIVER_WEBHOOK
+from service.dispatch import DELIVER_WEBHOOK, SCORE_TOXICITY
 from service.moderation.services import pending_webhook_ids
 from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, run_cheap_stages
@@ -39,6 +40,12 @@ def sweep_pending(self: AppTask) -> int:
             len(sent),
             len(lost),
         )
+    # comments whose scoring claim ran out: the task holding them died with its message
+    expired = release_expired(self.session, settings.sweeper_batch)
+    if expired:
+        self.session.commit()
+        dispatcher.send(expired, SCORE_TOXICITY)
+        log.warning("sweeper re-sent %d comment(s) whose scoring claim expired", len(expired))
     # webhook events whose delivery message was lost, likewise
     events = dispatcher.unmarked(
         pending_webhook_ids(

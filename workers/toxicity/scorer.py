@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,9 @@ from workers.toxicity.download import cache_env
 from workers.toxicity.shipped import ShippedModelError
 
 log = logging.getLogger(__name__)
+
+#: one text's score per label, e.g. {"toxicity": 0.02, "insult": 0.01}
+Scores = dict[str, float]
 
 #: What each model was trained on (Detoxify's README; our card). Vietnamese is in none.
 MODEL_LANGUAGES: dict[str, frozenset[str]] = {
@@ -48,11 +51,9 @@ class ToxicityScorer(Protocol):
     #: ISO 639-1 codes the model was trained on
     languages: frozenset[str]
 
-    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
-        """Indices of ``texts`` grouped into the model calls that score them best."""
+    def score_batches(self, texts: Sequence[str]) -> Iterator[tuple[list[int], list[Scores]]]:
+        """Scores ``texts`` in the model calls that suit it best: (indices, scores) per call."""
         ...
-
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
 
 
 @dataclass
@@ -179,17 +180,14 @@ class DetoxifyScorer:
         # hash is not, since Detoxify needs the folder's absolute path inside it)
         self.version = f"{man.version}+{man.data['delta']['sha256'][:12]}"
 
-    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
-        """Indices of ``texts`` grouped into model calls, shortest texts first.
+    def calls(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices of texts of token counts ``lengths``, grouped into model calls.
 
         Each call pads to its longest text, so texts are sorted by token count and a
         call is closed before (comments x longest) would pass ``batch_tokens``: short
         comments share big calls, a long one goes with few others.
         """
-        lengths = [
-            len(ids) for ids in self._model.tokenizer(list(texts), truncation=True)["input_ids"]
-        ]
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
         calls: list[list[int]] = []
         for i in order:
             if calls and (len(calls[-1]) + 1) * lengths[i] <= self.batch_tokens:
@@ -198,18 +196,42 @@ class DetoxifyScorer:
                 calls.append([i])
         return calls
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Scores per label for each text, in the order given."""
+    def score_batches(self, texts: Sequence[str]) -> Iterator[tuple[list[int], list[Scores]]]:
+        """Score ``texts`` call by call; yields each call's indices and their scores.
+
+        The texts are tokenised once: the token counts order and cut the calls, and the
+        same token ids are padded per call and fed to Detoxify's model, as
+        ``Detoxify.predict`` does (a test checks the scores are the same).
+        """
         self.load()
-        results: list[dict[str, float]] = [{} for _ in texts]
-        for chunk in self.chunks(texts):
-            out = self._model.predict([texts[i] for i in chunk])
-            for j, i in enumerate(chunk):
-                results[i] = {
-                    label: float(values[j] if isinstance(values, list) else values)
-                    for label, values in out.items()
-                }
-        return results
+        import torch
+
+        tokenizer, model = self._model.tokenizer, self._model.model
+        encoded = tokenizer(list(texts), truncation=True)
+        keys = list(encoded.keys())
+        for call in self.calls([len(ids) for ids in encoded["input_ids"]]):
+            inputs = tokenizer.pad(
+                {key: [encoded[key][i] for i in call] for key in keys}, return_tensors="pt"
+            ).to(model.device)
+            with torch.inference_mode():
+                probabilities = torch.sigmoid(model(**inputs)[0]).cpu().tolist()
+            yield (
+                call,
+                [dict(zip(self._model.class_names, row, strict=True)) for row in probabilities],
+            )
+
+    def score(self, texts: Sequence[str]) -> list[Scores]:
+        """Scores per label for each text, in the order given."""
+        return collect(self, texts)
+
+
+def collect(scorer: ToxicityScorer, texts: Sequence[str]) -> list[Scores]:
+    """All of ``scorer.score_batches(texts)``, in the order of ``texts``."""
+    results: list[Scores] = [{} for _ in texts]
+    for call, scores in scorer.score_batches(texts):
+        for i, score in zip(call, scores, strict=True):
+            results[i] = score
+    return results
 
 
 class KeywordScorer:
@@ -229,10 +251,11 @@ class KeywordScorer:
         self.languages = frozenset(languages)
         self.calls: list[list[str]] = []
 
-    def chunks(self, texts: Sequence[str]) -> list[list[int]]:
-        return [list(range(len(texts)))] if texts else []
+    def score_batches(self, texts: Sequence[str]) -> Iterator[tuple[list[int], list[Scores]]]:
+        if texts:
+            yield list(range(len(texts))), self.score(texts)
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def score(self, texts: Sequence[str]) -> list[Scores]:
         self.calls.append(list(texts))
         labels = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
         out = []

@@ -1,44 +1,67 @@
-"""The toxicity task: comments arrive one message each and are scored in batches."""
+"""The toxicity task: one message per comment, scored in batches the task claims.
+
+A plain Celery task with the stock delivery rules (late acks, requeue when its process
+dies, time limits, events, retries): no batching library. Its body claims the comment
+it was sent for together with the oldest others waiting for the model
+(:mod:`service.comments.claims`), scores them in one batch and decides each. Under load
+the waiting comments pile up while a batch is scored, so the next claim takes them all:
+batches grow with the load and need no timer. The messages of comments another task
+already claimed or decided do nothing.
+
+When a batch fails:
+
+- a transient error (database or Redis blinked): Celery retries the task with backoff;
+  the retry carries the same task id, so it finds its own claim and takes it back;
+- anything else (a bug): the task fails (Flower shows it) after handing its comments
+  back, each re-sent on its own a few seconds later;
+- its process dies (SIGKILL, OOM, hard time limit): the message is delivered again
+  and the same task id takes its claim back; if the message is gone too, the claim's
+  lease runs out and the sweeper re-sends the comments.
+
+A comment claimed before is retried on its own; after ``TOXICITY_MAX_ATTEMPTS`` claims
+it is held for a person as ``scorer_failed``.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from datetime import timedelta
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from celery import shared_task
 
-from workers.base import TRANSIENT_ERRORS, AppTask
+from service.comments.claims import release
+from service.dispatch import SCORE_TOXICITY
+from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, score_and_decide
-from workers.toxicity.batching import SafeBatches
 from workers.toxicity.health import ScorerHolder
 from workers.toxicity.scorer import ScorerUnavailable
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (*TRANSIENT_ERRORS, SoftTimeLimitExceeded)
+SOFT_TIME_LIMIT_S = 120
+TIME_LIMIT_S = 180
+#: a claim outlives the hard time limit, so no live batch ever holds an expired lease
+LEASE = timedelta(seconds=TIME_LIMIT_S + 30)
+#: seconds before the comments of a failed batch are tried again, each on its own
+RETRY_FAILED_AFTER_S = 5
 
 
-class ToxicityBatchTask(AppTask, SafeBatches):
-    """One database transaction per batch; a retryable failure re-sends the batch's ids."""
+class ToxicityTask(AppTask):
+    """Holds this process's scorer; hands a failed batch's comments back."""
 
     abstract = True
-    batch_size_setting = "toxicity_batch_size"
-    batch_wait_ms_setting = "toxicity_batch_wait_ms"
-    max_retries = 8
     _scorer: ScorerHolder | None = None
-
     _scorer_lock = threading.Lock()
 
     @property
     def scorer(self) -> ScorerHolder:
         """This process's scorer holder (never created in the forking parent)."""
-        with self._scorer_lock:  # the warm-up thread and the first batch may race here
+        with self._scorer_lock:  # the warm-up thread and the first task may race here
             if self._scorer is None:
-                app = self.flask_app
                 pool_size = self.app.conf.get("pool_size", 1)
-                self._scorer = ScorerHolder.from_app(app, pool_size=pool_size)
+                self._scorer = ScorerHolder.from_app(self.flask_app, pool_size=pool_size)
         return self._scorer
 
     def warm_up(self) -> None:
@@ -51,52 +74,55 @@ class ToxicityBatchTask(AppTask, SafeBatches):
         except Exception:
             log.exception("loading the toxicity model in the background failed")
 
-    def __call__(self, requests: Any) -> Any:
+    def hand_back(self, token: str, exc: BaseException) -> None:
+        """Release what ``token`` still holds and re-send each comment on its own."""
+        session = self.session
+        session.rollback()
         try:
-            return super().__call__(requests)
-        except RETRYABLE as exc:
-            # celery-batches would log this and acknowledge the batch; instead every
-            # comment goes back on the queue with a backoff, like Task.retry would do.
-            self._resend(requests, exc)
-            return None
-
-    def _resend(self, requests: Any, exc: BaseException) -> None:
-        for request in requests:
-            retries = int((request.request_dict or {}).get("retries") or 0) + 1
-            if retries > self.max_retries:
-                log.error(
-                    "giving up on comment %s after %d retries (%r); the sweeper will re-send it",
-                    request.args[0],
-                    retries - 1,
-                    exc,
-                )
-                continue
-            countdown = min(2**retries, 120)
-            log.warning(
-                "toxicity batch failed (%r); comment %s retried in %ds",
-                exc,
-                request.args[0],
-                countdown,
-            )
-            self.apply_async(args=request.args, countdown=countdown, retries=retries)
+            ids = release(session, token)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.exception("could not hand back the failed batch; its lease will run out")
+            return
+        log.error(
+            "toxicity batch %s failed (%r); its %d comment(s) are retried alone in %d s",
+            token,
+            exc,
+            len(ids),
+            RETRY_FAILED_AFTER_S,
+        )
+        self.flask_app.extensions["dispatcher"].send(
+            ids, SCORE_TOXICITY, countdown=RETRY_FAILED_AFTER_S
+        )
 
 
 @shared_task(
-    name="workers.toxicity.tasks.score_toxicity",
-    base=ToxicityBatchTask,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    # a hard time limit re-queues the batch too; the attempt counter stops a loop
-    acks_on_failure_or_timeout=False,
-    ignore_result=True,
-    soft_time_limit=120,
-    time_limit=180,
+    name=SCORE_TOXICITY,
+    **{
+        **DELIVERY,
+        "base": ToxicityTask,
+        "soft_time_limit": SOFT_TIME_LIMIT_S,
+        "time_limit": TIME_LIMIT_S,
+    },
 )
-def score_toxicity(self: ToxicityBatchTask, requests: list[Any]) -> None:
-    """Score a batch of comments (one message per comment id) and decide each."""
-    ids = [request.args[0] for request in requests]
-    outcome = score_and_decide(
-        self.session, pipeline_for(self.flask_app), ids, self.scorer.get, self.checkpoint
-    )
-    log.info("toxicity batch of %d: %s", len(ids), outcome)
+def score_toxicity(self: ToxicityTask, comment_id: str) -> None:
+    """Score ``comment_id`` in a batch with the other comments waiting, and decide each."""
+    token = self.request.id or comment_id
+    try:
+        outcome = score_and_decide(
+            self.session,
+            pipeline_for(self.flask_app),
+            comment_id,
+            self.scorer.get,
+            self.checkpoint,
+            token=token,
+            lease=LEASE,
+        )
+    except self.autoretry_for:
+        raise  # Celery retries with the same task id, which takes the claim back
+    except (Exception, SoftTimeLimitExceeded) as exc:
+        self.hand_back(token, exc)
+        raise
+    if outcome:
+        log.info("toxicity batch of %d: %s", len(outcome), outcome)
