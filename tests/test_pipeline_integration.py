@@ -23,7 +23,7 @@ from service.policy.services import author_standing
 from tests.conftest import migrated_pg_database
 from tests.helpers import PrivateRedis, WebhookReceiver, wait_for
 from tests.stack import Process, Stack, poll_until
-from workers.pipeline.policy import PolicyConfig, decide
+from workers.pipeline.decision import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
 

@@ -36,8 +36,8 @@ from service.moderation.services import (
 )
 from service.policy.models import WordKind
 from service.policy.services import WordListCache, author_standing, author_standings
+from workers.pipeline.decision import Decision, PolicyConfig, PolicyInput, decide
 from workers.pipeline.language import LanguageDetector
-from workers.pipeline.policy import Decision, PolicyConfig, PolicyInput, decide
 from workers.spam.learning import LearningSpamClassifier
 from workers.spam.signals import (
     BehaviourWindows,

@@ -1,4 +1,4 @@
-"""The decision policy: a pure function from what the pipeline learned to a status and reasons.
+"""The decision: a pure function from what the pipeline learned to a status and reasons.
 
 No database, no Redis, no clock: the same inputs always give the same decision, so a
 moderator (or a test) can re-apply it to the stored scores and get the stored result.
@@ -65,7 +65,7 @@ def _reason(rule: str, effect: str, **detail: Any) -> dict[str, Any]:
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
-    """Apply the policy to one comment's pipeline results."""
+    """Apply the rules to one comment's pipeline results."""
     reasons: list[dict[str, Any]] = []
 
     if not inp.article_open:
