@@ -14,8 +14,8 @@ from flask import Flask
 import workers.webhooks.tasks  # noqa: F401 - registers the task
 from service import create_app
 from service.comments.models import Status
+from service.comments.status import change_status
 from service.moderation.models import WebhookEvent
-from service.moderation.services import change_status
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
 from tests.helpers import WebhookReceiver, queued

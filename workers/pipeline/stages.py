@@ -26,14 +26,14 @@ from flask import Flask
 
 from config import Settings
 from service.comments.models import LABELS, Comment, Status
-from service.db import Session
-from service.dispatch import SCORE_TOXICITY, Dispatcher
-from service.moderation.services import (
+from service.comments.status import (
     PIPELINE_ACTOR,
     StatusListener,
     change_status,
     update_pending,
 )
+from service.db import Session
+from service.dispatch import SCORE_TOXICITY, Dispatcher
 from service.policy.models import WordKind
 from service.policy.services import WordListCache, author_standing, author_standings
 from workers.pipeline.decision import Decision, PolicyConfig, PolicyInput, decide
