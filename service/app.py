@@ -14,8 +14,8 @@ from config.celery import celery_config
 from service import app_context, errors, logs
 from service.db import Database
 from service.dispatch import Dispatcher
-from service.moderation.services import webhook_listener
 from service.schemas import ErrorEnvelopeSchema
+from service.webhooks.services import status_listeners
 
 
 class Api(flask_smorest.Api):
@@ -59,9 +59,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     )
     app.extensions["dispatcher"] = dispatcher
     # called with every status change, inside its transaction
-    app.extensions["status_listeners"] = (
-        [webhook_listener(dispatcher)] if settings.webhook_url else []
-    )
+    app.extensions["status_listeners"] = status_listeners(settings, dispatcher)
 
     app_context.init_app(app)
     logs.init_app(app)

@@ -307,8 +307,8 @@ def test_flower_sees_workers_and_tasks(running: dict[str, Any], stack: Stack) ->
 def test_the_site_is_told_by_a_signed_webhook_retried_after_a_500(
     running: dict[str, Any], database: Database, receiver: WebhookReceiver
 ) -> None:
-    from service.moderation.models import WebhookEvent
-    from workers.webhooks.signing import verify
+    from service.webhooks.models import WebhookEvent
+    from service.webhooks.signing import verify
 
     comment_id = post(running["url"], "it-5", "Webhooks should tell the site about this one.")["id"]
     status = wait_decided(running["url"], [comment_id])[comment_id]["status"]

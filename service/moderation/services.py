@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,9 +9,9 @@ import sqlalchemy as sa
 
 from service.comments.models import Comment, Status
 from service.comments.status import StatusListener, change_status
-from service.db import Session, utcnow, uuid7
+from service.db import Session
 from service.errors import Conflict
-from service.moderation.models import AuditEntry, Report, SpamLabel, WebhookEvent
+from service.moderation.models import Report, SpamLabel
 from service.policy.models import AuthorStanding, Standing, WordRule
 from service.policy.services import normalize_phrase
 
@@ -239,49 +238,3 @@ def delete_word_rule(session: Session, rule_id: int) -> bool:
     session.delete(rule)
     session.flush()
     return True
-
-
-# ----------------------------------------------------------------------
-# Webhooks: the outbox
-
-
-def webhook_listener(dispatcher: Any) -> StatusListener:
-    """A status listener that writes a webhook event in the change's transaction.
-
-    The event row commits with the status change or not at all; its id is sent to the
-    delivery task only after that commit, and the sweeper re-sends undelivered events.
-    """
-    from service.dispatch import DELIVER_WEBHOOK
-
-    def listener(session: Session, comment_id: uuid.UUID, entry: AuditEntry) -> None:
-        comment = session.get(Comment, comment_id)
-        event_id = uuid7()
-        payload = {
-            "id": str(event_id),
-            "type": "comment.status_changed",
-            "created_at": entry.created_at.isoformat(),
-            "comment": {
-                "id": str(comment_id),
-                "article_id": comment.article.external_id if comment else None,
-                "status": entry.to_status,
-                "previous_status": entry.from_status,
-                "version": comment.version if comment else None,
-                "reason_code": entry.reason_code,
-                "actor": entry.actor,
-            },
-        }
-        session.add(WebhookEvent(id=event_id, comment_id=comment_id, payload=payload))
-        dispatcher.after_commit(session, [event_id], task=DELIVER_WEBHOOK)
-
-    return listener
-
-
-def pending_webhook_ids(session: Session, grace: Any, limit: int) -> list[str]:
-    """Undelivered webhook events older than ``grace``, oldest first (for the sweeper)."""
-    rows = session.scalars(
-        sa.select(WebhookEvent.id)
-        .where(WebhookEvent.state == "pending", WebhookEvent.created_at < utcnow() - grace)
-        .order_by(WebhookEvent.created_at)
-        .limit(limit)
-    )
-    return [str(r) for r in rows]

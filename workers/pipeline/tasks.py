@@ -9,8 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from service.comments.services import stale_pending_ids
-from service.dispatch import DELIVER_WEBHOOK
-from service.moderation.services import pending_webhook_ids
+from service.webhooks.services import resend_lost_events
 from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, run_cheap_stages
 
@@ -40,12 +39,10 @@ def sweep_pending(self: AppTask) -> int:
             len(lost),
         )
     # webhook events whose delivery message was lost, likewise
-    events = dispatcher.unmarked(
-        pending_webhook_ids(
-            self.session, timedelta(seconds=settings.sweeper_grace_s), settings.sweeper_batch
-        )
+    resend_lost_events(
+        self.session,
+        dispatcher,
+        timedelta(seconds=settings.sweeper_grace_s),
+        settings.sweeper_batch,
     )
-    if events:
-        dispatcher.send(events, DELIVER_WEBHOOK)
-        log.warning("sweeper re-sent %d undelivered webhook event(s)", len(events))
     return len(lost)
