@@ -73,10 +73,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from service.comments.api import blp as comments_blp
     from service.moderation.api import blp as moderation_blp
     from service.ops.api import blp as ops_blp
+    from service.policy.api import blp as policy_blp
 
     api.register_blueprint(comments_blp)
     api.register_blueprint(articles_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(policy_blp)
     app.register_blueprint(ops_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
