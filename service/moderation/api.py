@@ -1,4 +1,8 @@
-"""HTTP API for moderators: the queue, one comment in full, decisions, policy."""
+"""HTTP API for moderators: the queue, one comment in full, decisions.
+
+Article policy is in ``service/articles/api.py``; word lists and author standings are in
+``service/policy/api.py`` (same URL prefix).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from service.app_context import db_session, redis_client, settings, status_listeners
-from service.articles import services as articles
-from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.comments.models import Comment
 from service.errors import Conflict, NotFound
 from service.moderation import queue, services
@@ -162,19 +164,3 @@ class BulkDecision(MethodView):
         for r in results:
             summary[r["result"]] = summary.get(r["result"], 0) + 1
         return {"results": results, "summary": summary}
-
-
-@blp.route("/articles/<article_id>")
-class ArticlePolicy(MethodView):
-    decorators = [require("moderator")]  # noqa: RUF012
-
-    @blp.arguments(ArticleInSchema)
-    @blp.response(200, ArticleOutSchema)
-    @blp.doc(**SECURED)
-    def put(self, changes: dict[str, Any], article_id: str) -> Any:
-        """Set an article's policy: pre-moderation, comments open or closed."""
-        session = db_session()
-        articles.check_external_id(article_id)
-        article, _created = articles.upsert_article(session, article_id, changes)
-        session.commit()
-        return article
