@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -126,41 +125,14 @@ class BulkDecision(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Decide up to 500 comments at once, with a result per comment."""
         session = db_session()
-        actor = current_principal().actor
-        ids = [item["comment_id"] for item in data["items"]]
-        found = {c.id: c for c in session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))}
-        results = []
-        for item in data["items"]:
-            comment = found.get(item["comment_id"])
-            if comment is None:
-                results.append({"comment_id": item["comment_id"], "result": "not_found"})
-                continue
-            try:
-                with session.begin_nested():
-                    changed = services.moderate(
-                        session,
-                        comment,
-                        action=data["action"],
-                        version=item["version"],
-                        actor=actor,
-                        reason=data["reason"],
-                        note=data["note"],
-                        listeners=status_listeners(),
-                    )
-                result = "applied" if changed else "unchanged"
-            except services.StaleVersion:
-                result = "conflict"
-            session.refresh(comment)
-            results.append(
-                {
-                    "comment_id": comment.id,
-                    "result": result,
-                    "status": comment.status,
-                    "version": comment.version,
-                }
-            )
+        outcome = services.moderate_many(
+            session,
+            data["items"],
+            action=data["action"],
+            actor=current_principal().actor,
+            reason=data["reason"],
+            note=data["note"],
+            listeners=status_listeners(),
+        )
         session.commit()
-        summary: dict[str, int] = {}
-        for r in results:
-            summary[r["result"]] = summary.get(r["result"], 0) + 1
-        return {"results": results, "summary": summary}
+        return outcome

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,6 +90,59 @@ def moderate(
         raise StaleVersion(comment)
     _label_for_spam_filter(session, comment, to_status, reason, actor)
     return True
+
+
+def moderate_many(
+    session: Session,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+    listeners: Iterable[StatusListener] = (),
+) -> dict[str, Any]:
+    """Approve or reject each ``{"comment_id", "version"}`` item; one result per item.
+
+    Each item is decided in its own savepoint, so a stale version or a missing comment
+    costs only its own result: ``applied``, ``unchanged`` (already so), ``conflict``
+    or ``not_found``. Returns ``{"results": [...], "summary": {result: count}}``.
+    """
+    items = list(items)
+    listeners = list(listeners)
+    ids = [item["comment_id"] for item in items]
+    found = {c.id: c for c in session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))}
+    results: list[dict[str, Any]] = []
+    for item in items:
+        comment = found.get(item["comment_id"])
+        if comment is None:
+            results.append({"comment_id": item["comment_id"], "result": "not_found"})
+            continue
+        try:
+            with session.begin_nested():
+                changed = moderate(
+                    session,
+                    comment,
+                    action=action,
+                    version=item["version"],
+                    actor=actor,
+                    reason=reason,
+                    note=note,
+                    listeners=listeners,
+                )
+            result = "applied" if changed else "unchanged"
+        except StaleVersion:
+            result = "conflict"
+        session.refresh(comment)
+        results.append(
+            {
+                "comment_id": comment.id,
+                "result": result,
+                "status": comment.status,
+                "version": comment.version,
+            }
+        )
+    return {"results": results, "summary": dict(Counter(r["result"] for r in results))}
 
 
 def _label_for_spam_filter(
