@@ -210,7 +210,12 @@ def report_comment(
             from_statuses=[Status.APPROVED.value],
             reason_code="reported",
             reasons=[
-                {"rule": "reported", "effect": "held", "reports": count, "threshold": threshold}
+                {
+                    "rule": "reported",
+                    "effect": Status.HELD.value,
+                    "reports": count,
+                    "threshold": threshold,
+                }
             ],
             listeners=listeners,
         )

@@ -99,7 +99,7 @@ def set_author_standing(
             from_statuses=[Status.PENDING.value, Status.HELD.value],
             reason_code="author_banned",
             note=reason,
-            reasons=[{"rule": "author_banned", "effect": "rejected"}],
+            reasons=[{"rule": "author_banned", "effect": Status.REJECTED.value}],
             listeners=listeners,
         )
         rejected += entry is not None

@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-APPROVED, HELD, REJECTED = "approved", "held", "rejected"
+from service.articles.models import ModerationMode
+from service.comments.models import Status
+from service.policy.models import Standing
+
+#: the outcomes, as the comment statuses they become
+APPROVED, HELD, REJECTED = Status.APPROVED.value, Status.HELD.value, Status.REJECTED.value
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ class PolicyInput:
     spam_signals: Mapping[str, Any] = field(default_factory=dict)
     language: str | None = None
     language_supported: bool = True
-    article_mode: str = "post"
+    article_mode: str = ModerationMode.POST.value
     article_open: bool = True
     #: normal, banned or always_review
-    author_standing: str = "normal"
+    author_standing: str = Standing.NORMAL.value
     banned_words: tuple[str, ...] = ()
     suspect_words: tuple[str, ...] = ()
 
@@ -70,7 +75,7 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
 
     if not inp.article_open:
         reasons.append(_reason("article_closed", REJECTED))
-    if inp.author_standing == "banned":
+    if inp.author_standing == Standing.BANNED:
         reasons.append(_reason("author_banned", REJECTED))
     if inp.banned_words:
         reasons.append(_reason("banned_word", REJECTED, words=list(inp.banned_words)))
@@ -96,9 +101,9 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
         elif score >= low:
             reasons.append(_reason("toxicity", HELD, threshold=low, **detail))
 
-    if inp.article_mode == "pre":
+    if inp.article_mode == ModerationMode.PRE:
         reasons.append(_reason("pre_moderation", HELD))
-    if inp.author_standing == "always_review":
+    if inp.author_standing == Standing.ALWAYS_REVIEW:
         reasons.append(_reason("author_always_review", HELD))
     if inp.suspect_words:
         reasons.append(_reason("suspect_word", HELD, words=list(inp.suspect_words)))
