@@ -14,8 +14,8 @@ from config.celery import celery_config
 from service import app_context, errors, logs
 from service.db import Database
 from service.dispatch import Dispatcher
-from service.moderation.services import webhook_listener
 from service.schemas import ErrorEnvelopeSchema
+from service.webhooks.services import status_listeners
 
 
 class Api(flask_smorest.Api):
@@ -59,9 +59,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     )
     app.extensions["dispatcher"] = dispatcher
     # called with every status change, inside its transaction
-    app.extensions["status_listeners"] = (
-        [webhook_listener(dispatcher)] if settings.webhook_url else []
-    )
+    app.extensions["status_listeners"] = status_listeners(settings, dispatcher)
 
     app_context.init_app(app)
     logs.init_app(app)
@@ -75,10 +73,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from service.comments.api import blp as comments_blp
     from service.moderation.api import blp as moderation_blp
     from service.ops.api import blp as ops_blp
+    from service.policy.api import blp as policy_blp
 
     api.register_blueprint(comments_blp)
     api.register_blueprint(articles_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(policy_blp)
     app.register_blueprint(ops_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)

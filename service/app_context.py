@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from config import Settings
+    from service.comments.status import StatusListener
     from service.db import Database, Session
     from service.dispatch import Dispatcher
 
@@ -36,6 +37,11 @@ def db_session() -> Session:
 
 def dispatcher() -> Dispatcher:
     return current_app.extensions["dispatcher"]
+
+
+def status_listeners() -> list[StatusListener]:
+    """What runs with every status change, inside its transaction (the webhook outbox)."""
+    return current_app.extensions["status_listeners"]
 
 
 def redis_client() -> redis.Redis:

@@ -5,4 +5,5 @@ def load_all() -> None:
     import service.articles.models
     import service.comments.models
     import service.moderation.models
-    import service.policy.models  # noqa: F401
+    import service.policy.models
+    import service.webhooks.models  # noqa: F401

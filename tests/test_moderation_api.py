@@ -560,6 +560,19 @@ def test_article_policy(client: FlaskClient, session: Session, tokens: dict[str,
     )
 
 
+def test_both_article_policy_routes_refuse_an_id_comments_would_refuse(
+    client: FlaskClient, session: Session, tokens: dict[str, str]
+) -> None:
+    from service.articles.models import Article
+
+    for path in ("/v1/articles/bad%20id", "/v1/moderation/articles/bad%20id"):
+        response = client.put(
+            path, json={"comments_open": False}, headers=auth(tokens["moderator"])
+        )
+        assert "article_id" in error(response, 422, "validation_failed")["details"]
+    assert session.scalars(sa.select(Article).where(Article.external_id == "bad id")).all() == []
+
+
 def test_word_lists(client: FlaskClient, session: Session, tokens: dict[str, str]) -> None:
     a = auth(tokens["admin"])
     made = client.post(

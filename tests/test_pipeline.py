@@ -21,7 +21,7 @@ from service.policy.models import AuthorStanding, WordRule
 from service.policy.services import WordListCache
 from tests.factories import make_article, make_comment
 from tests.helpers import queued
-from workers.pipeline.policy import decide
+from workers.pipeline.decision import decide
 from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
 

@@ -25,7 +25,7 @@ from service.policy.services import author_standing
 from tests.conftest import migrated_pg_database
 from tests.helpers import PrivateRedis, WebhookReceiver, wait_for
 from tests.stack import Process, Stack, poll_until
-from workers.pipeline.policy import PolicyConfig, decide
+from workers.pipeline.decision import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
 
@@ -310,8 +310,8 @@ def test_flower_sees_workers_and_tasks(running: dict[str, Any], stack: Stack) ->
 def test_the_site_is_told_by_a_signed_webhook_retried_after_a_500(
     running: dict[str, Any], database: Database, receiver: WebhookReceiver
 ) -> None:
-    from service.moderation.models import WebhookEvent
-    from workers.webhooks.signing import verify
+    from service.webhooks.models import WebhookEvent
+    from service.webhooks.signing import verify
 
     comment_id = post(running["url"], "it-5", "Webhooks should tell the site about this one.")["id"]
     status = wait_decided(running["url"], [comment_id])[comment_id]["status"]

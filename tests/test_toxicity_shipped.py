@@ -11,7 +11,7 @@ import pytest
 from config import Settings
 from config.settings import SHIPPED_TOXICITY_MODEL
 from tests.test_toxicity_checkpoint import DETOXIFY_CLASSES, run_offline
-from workers.pipeline.policy import APPROVED, PolicyConfig, PolicyInput, decide
+from workers.pipeline.decision import APPROVED, PolicyConfig, PolicyInput, decide
 from workers.toxicity import shipped
 from workers.toxicity.checkpoint import sha256_file
 

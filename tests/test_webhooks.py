@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 from celery.exceptions import Retry
 from flask import Flask
@@ -14,12 +16,14 @@ from flask import Flask
 import workers.webhooks.tasks  # noqa: F401 - registers the task
 from service import create_app
 from service.comments.models import Status
-from service.moderation.models import WebhookEvent
-from service.moderation.services import change_status
+from service.comments.status import PIPELINE_ACTOR, change_status
+from service.db import Session, utcnow, uuid7
+from service.webhooks.models import EventState, WebhookEvent
+from service.webhooks.services import resend_lost_events
+from service.webhooks.signing import sign, verify
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
-from tests.helpers import WebhookReceiver, queued
-from workers.webhooks.signing import sign, verify
+from tests.helpers import QueuedTask, WebhookReceiver, queued
 
 SECRET = "whsec-test"
 
@@ -67,8 +71,8 @@ def test_status_change_writes_an_event_and_sends_it_after_commit(
         change_status(
             s,
             comment.id,
-            to_status="approved",
-            actor="system:pipeline",
+            to_status=Status.APPROVED,
+            actor=PIPELINE_ACTOR,
             reason_code="below_thresholds",
             listeners=hooked_app.extensions["status_listeners"],
         )
@@ -102,9 +106,9 @@ def test_delivery_is_signed_and_retried_after_a_500(
         change_status(
             s,
             comment.id,
-            to_status="rejected",
+            to_status=Status.REJECTED,
             actor="moderator:alice",
-            from_statuses=["held"],
+            from_statuses=[Status.HELD],
             reason_code="spam",
             listeners=hooked_app.extensions["status_listeners"],
         )
@@ -118,7 +122,11 @@ def test_delivery_is_signed_and_retried_after_a_500(
         deliver(event_id)  # the site answers 500
     with db.session() as s:
         event = s.get(WebhookEvent, __import__("uuid").UUID(event_id))
-        assert (event.state, event.attempts, event.last_error) == ("pending", 1, "HTTP 500")
+        assert (event.state, event.attempts, event.last_error) == (
+            EventState.PENDING,
+            1,
+            "HTTP 500",
+        )
     assert deliver(event_id) == "delivered"
     assert deliver(event_id) == "nothing_to_do"  # a duplicate message is harmless
 
@@ -129,5 +137,33 @@ def test_delivery_is_signed_and_retried_after_a_500(
         assert json.loads(d["body"])["comment"]["status"] == "rejected"
     with db.session() as s:
         event = s.get(WebhookEvent, __import__("uuid").UUID(event_id))
-        assert (event.state, event.attempts) == ("delivered", 2)
+        assert (event.state, event.attempts) == (EventState.DELIVERED, 2)
         assert event.delivered_at is not None
+
+
+def test_sweeper_resends_only_old_unmarked_pending_events(
+    app: Flask, session: Session, redis_db: redis.Redis
+) -> None:
+    comment = make_comment(session, make_article(session), status=Status.APPROVED)
+    old = utcnow() - timedelta(hours=1)
+
+    def event(state: EventState, created_at: datetime) -> str:
+        row = WebhookEvent(
+            id=uuid7(), comment_id=comment.id, payload={}, state=state, created_at=created_at
+        )
+        session.add(row)
+        return str(row.id)
+
+    lost = event(EventState.PENDING, old)
+    marked = event(EventState.PENDING, old)  # its message is still on its way
+    event(EventState.PENDING, utcnow())  # recent: within the grace period
+    event(EventState.DELIVERED, old)
+    event(EventState.FAILED, old)
+    session.commit()
+    dispatcher = app.extensions["dispatcher"]
+    dispatcher.mark([marked])
+
+    assert resend_lost_events(session, dispatcher, timedelta(minutes=1), 100) == 1
+    assert queued(redis_db, "default") == [
+        QueuedTask("workers.webhooks.tasks.deliver_webhook", [lost])
+    ]

@@ -1,4 +1,10 @@
-"""HTTP API of articles: register one with its policy, read it back."""
+"""HTTP API of articles: register one, set its policy, read it back.
+
+Setting an article's policy has two routes, one per caller, and this module is the one
+place that says who may call each: the site's backend on ``PUT /v1/articles/{id}`` (a
+site token when REQUIRE_SITE_TOKEN is on, like every call of the site), moderators on
+``PUT /v1/moderation/articles/{id}``. Both take the same body and run the same service.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,21 @@ from flask_smorest import Blueprint
 
 from service.app_context import db_session
 from service.articles import services
+from service.articles.models import Article
 from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.errors import NotFound
-from service.moderation.auth import site_access
+from service.moderation.auth import SECURED, require, site_access
 
 blp = Blueprint(
     "articles", __name__, url_prefix="/v1", description="Articles and their comment policy"
 )
+
+
+def _set_policy(changes: dict[str, Any], article_id: str) -> Article:
+    session = db_session()
+    article = services.upsert_article(session, article_id, changes)
+    session.commit()
+    return article
 
 
 @blp.route("/articles/<article_id>")
@@ -34,7 +48,16 @@ class ArticleResource(MethodView):
     @blp.doc(security=[{}, {"bearerAuth": []}])
     def put(self, changes: dict[str, Any], article_id: str) -> Any:
         """Register an article or update its policy (fields left out keep their value)."""
-        session = db_session()
-        article, _created = services.upsert_article(session, article_id, changes)
-        session.commit()
-        return article
+        return _set_policy(changes, article_id)
+
+
+@blp.route("/moderation/articles/<article_id>")
+class ModeratedArticle(MethodView):
+    decorators = [require("moderator")]  # noqa: RUF012
+
+    @blp.arguments(ArticleInSchema)
+    @blp.response(200, ArticleOutSchema)
+    @blp.doc(**SECURED)
+    def put(self, changes: dict[str, Any], article_id: str) -> Any:
+        """Set an article's policy as a moderator: pre-moderation, comments open or closed."""
+        return _set_policy(changes, article_id)

@@ -55,14 +55,17 @@ def _get_or_create(
     return article, True
 
 
-def upsert_article(
-    session: Session, external_id: str, changes: Mapping[str, Any]
-) -> tuple[Article, bool]:
-    """Register the article or update the given fields; returns (article, created)."""
+def upsert_article(session: Session, external_id: str, changes: Mapping[str, Any]) -> Article:
+    """Register the article or change its policy and details (fields left out keep theirs).
+
+    The one way to set an article's policy: the site's route and the moderators' route
+    (``service/articles/api.py``) both call it.
+    """
+    check_external_id(external_id)
     article, created = _get_or_create(session, external_id, changes)
     if not created:
         for key in _EDITABLE:
             if key in changes:
                 setattr(article, key, changes[key])
     session.flush()
-    return article, created
+    return article

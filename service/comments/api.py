@@ -6,11 +6,11 @@ import re
 import uuid
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.app_context import db_session, dispatcher, settings
+from service.app_context import db_session, dispatcher, settings, status_listeners
 from service.comments import services
 from service.comments.schemas import (
     CommentInSchema,
@@ -124,7 +124,7 @@ class CommentReports(MethodView):
             reason=data["reason"],
             note=data["note"],
             threshold=settings().report_threshold,
-            listeners=current_app.extensions["status_listeners"],
+            listeners=status_listeners(),
         )
         if not created:
             raise Conflict(

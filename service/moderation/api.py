@@ -1,22 +1,22 @@
-"""HTTP API for moderators: the queue, one comment in full, decisions, policy."""
+"""HTTP API for moderators: the queue, one comment in full, decisions.
+
+Article policy is in ``service/articles/api.py``; word lists and author standings are in
+``service/policy/api.py`` (same URL prefix).
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.app_context import db_session, redis_client, settings
-from service.articles import services as articles
-from service.articles.schemas import ArticleInSchema, ArticleOutSchema
+from service.app_context import db_session, redis_client, settings, status_listeners
 from service.comments.models import Comment
 from service.errors import Conflict, NotFound
 from service.moderation import queue, services
-from service.moderation.auth import current_principal, require
+from service.moderation.auth import SECURED, current_principal, require
 from service.moderation.schemas import (
     BulkDecisionSchema,
     BulkOutSchema,
@@ -25,12 +25,7 @@ from service.moderation.schemas import (
     FullCommentSchema,
     QueueArgsSchema,
     QueuePageSchema,
-    StandingInSchema,
-    StandingOutSchema,
-    WordInSchema,
-    WordOutSchema,
 )
-from service.policy.models import AuthorStanding, WordRule
 
 blp = Blueprint(
     "moderation",
@@ -38,11 +33,6 @@ blp = Blueprint(
     url_prefix="/v1/moderation",
     description="For moderators (bearer token, role moderator or admin)",
 )
-SECURED = {"security": [{"bearerAuth": []}]}
-
-
-def listeners() -> list[Any]:
-    return current_app.extensions["status_listeners"]
 
 
 def _comment(comment_id: uuid.UUID) -> Comment:
@@ -110,7 +100,7 @@ class Decision(MethodView):
                 actor=current_principal().actor,
                 reason=data["reason"],
                 note=data["note"],
-                listeners=listeners(),
+                listeners=status_listeners(),
             )
         except services.StaleVersion as stale:
             raise Conflict(
@@ -135,121 +125,14 @@ class BulkDecision(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Decide up to 500 comments at once, with a result per comment."""
         session = db_session()
-        actor = current_principal().actor
-        ids = [item["comment_id"] for item in data["items"]]
-        found = {c.id: c for c in session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))}
-        results = []
-        for item in data["items"]:
-            comment = found.get(item["comment_id"])
-            if comment is None:
-                results.append({"comment_id": item["comment_id"], "result": "not_found"})
-                continue
-            try:
-                with session.begin_nested():
-                    changed = services.moderate(
-                        session,
-                        comment,
-                        action=data["action"],
-                        version=item["version"],
-                        actor=actor,
-                        reason=data["reason"],
-                        note=data["note"],
-                        listeners=listeners(),
-                    )
-                result = "applied" if changed else "unchanged"
-            except services.StaleVersion:
-                result = "conflict"
-            session.refresh(comment)
-            results.append(
-                {
-                    "comment_id": comment.id,
-                    "result": result,
-                    "status": comment.status,
-                    "version": comment.version,
-                }
-            )
-        session.commit()
-        summary: dict[str, int] = {}
-        for r in results:
-            summary[r["result"]] = summary.get(r["result"], 0) + 1
-        return {"results": results, "summary": summary}
-
-
-@blp.route("/authors/<author_id>")
-class Author(MethodView):
-    decorators = [require("moderator")]  # noqa: RUF012
-
-    @blp.arguments(StandingInSchema)
-    @blp.response(200, StandingOutSchema)
-    @blp.doc(**SECURED)
-    def put(self, data: dict[str, Any], author_id: str) -> Any:
-        """Ban an author (their waiting comments and every new one are rejected), put them
-        on always-review, or restore them to normal."""
-        session = db_session()
-        rejected = services.set_author_standing(
+        outcome = services.moderate_many(
             session,
-            author_id,
-            standing=data["standing"],
-            reason=data["reason"],
+            data["items"],
+            action=data["action"],
             actor=current_principal().actor,
-            listeners=listeners(),
+            reason=data["reason"],
+            note=data["note"],
+            listeners=status_listeners(),
         )
         session.commit()
-        row = session.get(AuthorStanding, author_id)
-        return {
-            **{c: getattr(row, c) for c in StandingOutSchema().fields if c != "rejected"},
-            "rejected": rejected,
-        }
-
-
-@blp.route("/articles/<article_id>")
-class ArticlePolicy(MethodView):
-    decorators = [require("moderator")]  # noqa: RUF012
-
-    @blp.arguments(ArticleInSchema)
-    @blp.response(200, ArticleOutSchema)
-    @blp.doc(**SECURED)
-    def put(self, changes: dict[str, Any], article_id: str) -> Any:
-        """Set an article's policy: pre-moderation, comments open or closed."""
-        session = db_session()
-        articles.check_external_id(article_id)
-        article, _created = articles.upsert_article(session, article_id, changes)
-        session.commit()
-        return article
-
-
-@blp.route("/words")
-class Words(MethodView):
-    decorators = [require("admin")]  # noqa: RUF012
-
-    @blp.response(200, WordOutSchema(many=True))
-    @blp.doc(**SECURED)
-    def get(self) -> Any:
-        """The site-wide word lists: banned (reject) and suspect (hold)."""
-        return db_session().scalars(sa.select(WordRule).order_by(WordRule.phrase)).all()
-
-    @blp.arguments(WordInSchema)
-    @blp.response(201, WordOutSchema)
-    @blp.doc(**SECURED)
-    def post(self, data: dict[str, Any]) -> Any:
-        """Add a word or phrase; it matches with and without Vietnamese diacritics."""
-        session = db_session()
-        rule = services.add_word_rule(
-            session, data["phrase"], data["kind"], data["note"], current_principal().actor
-        )
-        session.commit()
-        return rule
-
-
-@blp.route("/words/<int:rule_id>")
-class Word(MethodView):
-    decorators = [require("admin")]  # noqa: RUF012
-
-    @blp.response(204)
-    @blp.doc(**SECURED)
-    def delete(self, rule_id: int) -> None:
-        """Remove a word or phrase from the lists."""
-        session = db_session()
-        if not services.delete_word_rule(session, rule_id):
-            raise NotFound(f"No word rule {rule_id}.", code="word_not_found")
-        session.commit()
+        return outcome

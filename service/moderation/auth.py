@@ -26,6 +26,8 @@ ROLES = ("moderator", "admin", "site")
 #: what each role may act as
 GRANTS = {"admin": {"admin", "moderator", "site"}, "moderator": {"moderator"}, "site": {"site"}}
 TOKEN_PREFIX = "cmt_"
+#: ``@blp.doc(**SECURED)``: the OpenAPI document shows the view needs a bearer token
+SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,4 +1,4 @@
-"""Moderation records: the audit trail, reader reports, spam labels, webhook outbox, API tokens."""
+"""Moderation records: the audit trail, reader reports, spam labels, API tokens."""
 
 from __future__ import annotations
 
@@ -68,29 +68,6 @@ class SpamLabel(Base):
     weight: Mapped[float] = mapped_column(default=1.0)
     source: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class WebhookEvent(Base):
-    """The outbox: one event per status change, written in the change's transaction."""
-
-    __tablename__ = "webhook_events"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    comment_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
-    )
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    #: pending until the site answers 2xx; failed after the last retry
-    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(sa.String(500))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    delivered_at: Mapped[datetime | None] = mapped_column()
-
-    __table_args__ = (
-        sa.CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
-        sa.Index("ix_webhook_events_state_created", "state", "created_at"),
-    )
 
 
 class ApiToken(Base):

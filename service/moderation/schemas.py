@@ -10,7 +10,6 @@ from marshmallow import fields, validate
 from service.comments.models import LABELS, Status
 from service.moderation.queue import SORTS
 from service.moderation.services import ACTIONS, REASON_CODES
-from service.policy.models import Standing, WordKind
 from service.schemas import SITE_ID, InputSchema, NormalizedText, PageArgs
 
 SCORE_LABELS = (*LABELS, "spam")
@@ -184,36 +183,3 @@ class ReportInSchema(InputSchema):
     )
     reason = fields.String(required=True, validate=validate.OneOf(REASON_CODES))
     note = NormalizedText(max_length=1000, load_default=None)
-
-
-class StandingInSchema(InputSchema):
-    standing = fields.String(
-        required=True,
-        validate=validate.OneOf([s.value for s in Standing]),
-        metadata={"description": "banned rejects their waiting comments and every new one"},
-    )
-    reason = NormalizedText(max_length=500, load_default=None)
-
-
-class StandingOutSchema(ma.Schema):
-    author_id = fields.String()
-    standing = fields.String()
-    reason = fields.String()
-    updated_by = fields.String()
-    updated_at = fields.DateTime()
-    rejected = fields.Integer(metadata={"description": "waiting comments rejected by a ban"})
-
-
-class WordInSchema(InputSchema):
-    phrase = NormalizedText(required=True, max_length=200, one_line=True)
-    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in WordKind]))
-    note = NormalizedText(max_length=500, load_default=None)
-
-
-class WordOutSchema(ma.Schema):
-    id = fields.Integer()
-    phrase = fields.String()
-    kind = fields.String()
-    note = fields.String()
-    created_by = fields.String()
-    created_at = fields.DateTime()

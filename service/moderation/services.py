@@ -1,113 +1,17 @@
-"""Status changes: each checked against the state it expects, audited in the same transaction."""
+"""Moderators' decisions and readers' reports."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from service.comments.models import Comment, Status
-from service.db import Session, utcnow, uuid7
-from service.errors import Conflict
-from service.moderation.models import AuditEntry, Report, SpamLabel, WebhookEvent
-from service.policy.models import AuthorStanding, Standing, WordRule
-from service.policy.services import normalize_phrase
-
-PIPELINE_ACTOR = "system:pipeline"
-
-#: Hooks run with (session, comment_id, audit entry) after every status change, e.g. the
-#: webhook sender (registered by the app, which knows whether webhooks are configured).
-StatusListener = Callable[[Session, uuid.UUID, AuditEntry], None]
-
-
-def change_status(
-    session: Session,
-    comment_id: uuid.UUID,
-    *,
-    to_status: str,
-    actor: str,
-    from_statuses: Iterable[str] = (Status.PENDING,),
-    expected_version: int | None = None,
-    reason_code: str | None = None,
-    note: str | None = None,
-    reasons: list[dict[str, Any]] | None = None,
-    fields: dict[str, Any] | None = None,
-    listeners: Iterable[StatusListener] = (),
-) -> AuditEntry | None:
-    """Move a comment to ``to_status`` if it is still in one of ``from_statuses``.
-
-    One conditional UPDATE does the check and the change, so of two workers (or two
-    moderators) racing for the same comment exactly one wins, on PostgreSQL and
-    SQLite alike. Returns the audit entry, or None when the comment was not in an
-    expected state (someone else decided first) or did not match ``expected_version``.
-    """
-    from_statuses = [str(s) for s in from_statuses]
-    current = session.execute(
-        sa.select(Comment.status, Comment.version).where(Comment.id == comment_id)
-    ).first()
-    if current is None or current.status not in from_statuses:
-        return None
-    if expected_version is not None and current.version != expected_version:
-        return None
-    now = utcnow()
-    values: dict[str, Any] = {
-        "status": to_status,
-        "version": Comment.version + 1,
-        "updated_at": now,
-        "decided_at": now,
-        "decided_by": actor,
-        **(fields or {}),
-    }
-    if reasons is not None:
-        values["reasons"] = reasons
-    result = session.execute(
-        sa.update(Comment)
-        .where(
-            Comment.id == comment_id,
-            Comment.status == current.status,
-            Comment.version == current.version,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return None
-    entry = AuditEntry(
-        comment_id=comment_id,
-        actor=actor,
-        from_status=current.status,
-        to_status=to_status,
-        reason_code=reason_code,
-        note=note,
-        details={"reasons": reasons} if reasons is not None else None,
-        created_at=now,
-    )
-    session.add(entry)
-    session.flush()
-    # the identity map may hold the comment: make the next read see the change
-    cached = session.identity_map.get(session.identity_key(Comment, comment_id))
-    if cached is not None:
-        session.expire(cached)
-    for listener in listeners:
-        listener(session, comment_id, entry)
-    return entry
-
-
-def update_pending(session: Session, comment_id: uuid.UUID, **fields: Any) -> bool:
-    """Store stage results on a comment that is still pending; False if it is not."""
-    result = session.execute(
-        sa.update(Comment)
-        .where(Comment.id == comment_id, Comment.status == Status.PENDING.value)
-        .values(updated_at=utcnow(), **fields)
-        .execution_options(synchronize_session=False)
-    )
-    cached = session.identity_map.get(session.identity_key(Comment, comment_id))
-    if cached is not None:
-        session.expire(cached)
-    return result.rowcount == 1
-
+from service.comments.status import StatusListener, change_status
+from service.db import Session
+from service.moderation.models import Report, SpamLabel
 
 # ----------------------------------------------------------------------
 # Moderators' decisions
@@ -188,6 +92,59 @@ def moderate(
     return True
 
 
+def moderate_many(
+    session: Session,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+    listeners: Iterable[StatusListener] = (),
+) -> dict[str, Any]:
+    """Approve or reject each ``{"comment_id", "version"}`` item; one result per item.
+
+    Each item is decided in its own savepoint, so a stale version or a missing comment
+    costs only its own result: ``applied``, ``unchanged`` (already so), ``conflict``
+    or ``not_found``. Returns ``{"results": [...], "summary": {result: count}}``.
+    """
+    items = list(items)
+    listeners = list(listeners)
+    ids = [item["comment_id"] for item in items]
+    found = {c.id: c for c in session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))}
+    results: list[dict[str, Any]] = []
+    for item in items:
+        comment = found.get(item["comment_id"])
+        if comment is None:
+            results.append({"comment_id": item["comment_id"], "result": "not_found"})
+            continue
+        try:
+            with session.begin_nested():
+                changed = moderate(
+                    session,
+                    comment,
+                    action=action,
+                    version=item["version"],
+                    actor=actor,
+                    reason=reason,
+                    note=note,
+                    listeners=listeners,
+                )
+            result = "applied" if changed else "unchanged"
+        except StaleVersion:
+            result = "conflict"
+        session.refresh(comment)
+        results.append(
+            {
+                "comment_id": comment.id,
+                "result": result,
+                "status": comment.status,
+                "version": comment.version,
+            }
+        )
+    return {"results": results, "summary": dict(Counter(r["result"] for r in results))}
+
+
 def _label_for_spam_filter(
     session: Session, comment: Comment, to_status: str, reason: str | None, actor: str
 ) -> None:
@@ -253,128 +210,14 @@ def report_comment(
             from_statuses=[Status.APPROVED.value],
             reason_code="reported",
             reasons=[
-                {"rule": "reported", "effect": "held", "reports": count, "threshold": threshold}
+                {
+                    "rule": "reported",
+                    "effect": Status.HELD.value,
+                    "reports": count,
+                    "threshold": threshold,
+                }
             ],
             listeners=listeners,
         )
     session.expire(comment)
     return report, True
-
-
-# ----------------------------------------------------------------------
-# Author standing
-
-
-def set_author_standing(
-    session: Session,
-    author_id: str,
-    *,
-    standing: str,
-    reason: str | None,
-    actor: str,
-    listeners: Iterable[StatusListener] = (),
-) -> int:
-    """Set an author's standing; a ban rejects their comments still waiting. Returns how many."""
-    row = session.get(AuthorStanding, author_id)
-    if row is None:
-        row = AuthorStanding(author_id=author_id, standing=standing)
-        session.add(row)
-    row.standing, row.reason, row.updated_by = standing, reason, actor
-    session.flush()
-    if standing != Standing.BANNED:
-        return 0
-    waiting = session.scalars(
-        sa.select(Comment.id).where(
-            Comment.author_id == author_id,
-            Comment.status.in_([Status.PENDING.value, Status.HELD.value]),
-        )
-    ).all()
-    rejected = 0
-    for comment_id in waiting:
-        entry = change_status(
-            session,
-            comment_id,
-            to_status=Status.REJECTED.value,
-            actor=actor,
-            from_statuses=[Status.PENDING.value, Status.HELD.value],
-            reason_code="author_banned",
-            note=reason,
-            reasons=[{"rule": "author_banned", "effect": "rejected"}],
-            listeners=listeners,
-        )
-        rejected += entry is not None
-    return rejected
-
-
-# ----------------------------------------------------------------------
-# Word lists
-
-
-def add_word_rule(
-    session: Session, phrase: str, kind: str, note: str | None, actor: str
-) -> WordRule:
-    phrase = normalize_phrase(phrase)
-    if session.scalars(sa.select(WordRule).where(WordRule.phrase == phrase)).first():
-        raise Conflict(
-            f"{phrase!r} is already on a word list; delete it first to change its kind.",
-            code="word_exists",
-        )
-    rule = WordRule(phrase=phrase, kind=kind, note=note, created_by=actor)
-    session.add(rule)
-    session.flush()
-    return rule
-
-
-def delete_word_rule(session: Session, rule_id: int) -> bool:
-    rule = session.get(WordRule, rule_id)
-    if rule is None:
-        return False
-    session.delete(rule)
-    session.flush()
-    return True
-
-
-# ----------------------------------------------------------------------
-# Webhooks: the outbox
-
-
-def webhook_listener(dispatcher: Any) -> StatusListener:
-    """A status listener that writes a webhook event in the change's transaction.
-
-    The event row commits with the status change or not at all; its id is sent to the
-    delivery task only after that commit, and the sweeper re-sends undelivered events.
-    """
-    from service.dispatch import DELIVER_WEBHOOK
-
-    def listener(session: Session, comment_id: uuid.UUID, entry: AuditEntry) -> None:
-        comment = session.get(Comment, comment_id)
-        event_id = uuid7()
-        payload = {
-            "id": str(event_id),
-            "type": "comment.status_changed",
-            "created_at": entry.created_at.isoformat(),
-            "comment": {
-                "id": str(comment_id),
-                "article_id": comment.article.external_id if comment else None,
-                "status": entry.to_status,
-                "previous_status": entry.from_status,
-                "version": comment.version if comment else None,
-                "reason_code": entry.reason_code,
-                "actor": entry.actor,
-            },
-        }
-        session.add(WebhookEvent(id=event_id, comment_id=comment_id, payload=payload))
-        dispatcher.after_commit(session, [event_id], task=DELIVER_WEBHOOK)
-
-    return listener
-
-
-def pending_webhook_ids(session: Session, grace: Any, limit: int) -> list[str]:
-    """Undelivered webhook events older than ``grace``, oldest first (for the sweeper)."""
-    rows = session.scalars(
-        sa.select(WebhookEvent.id)
-        .where(WebhookEvent.state == "pending", WebhookEvent.created_at < utcnow() - grace)
-        .order_by(WebhookEvent.created_at)
-        .limit(limit)
-    )
-    return [str(r) for r in rows]

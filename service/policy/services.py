@@ -1,4 +1,4 @@
-"""Reading and changing word lists and author standings."""
+"""Reading and changing word lists and author standings (a ban rejects waiting comments)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from service.comments.models import Comment, Status
+from service.comments.status import StatusListener, change_status
 from service.db import Session
+from service.errors import Conflict
 from service.policy.models import AuthorStanding, Standing, WordRule
 from service.policy.words import WordMatcher
 
@@ -60,3 +63,70 @@ class WordListCache:
                 self._stamp = stamp  # type: ignore[assignment]
             self._checked_at = now
         return self._matcher
+
+
+def set_author_standing(
+    session: Session,
+    author_id: str,
+    *,
+    standing: str,
+    reason: str | None,
+    actor: str,
+    listeners: Iterable[StatusListener] = (),
+) -> int:
+    """Set an author's standing; a ban rejects their comments still waiting. Returns how many."""
+    row = session.get(AuthorStanding, author_id)
+    if row is None:
+        row = AuthorStanding(author_id=author_id, standing=standing)
+        session.add(row)
+    row.standing, row.reason, row.updated_by = standing, reason, actor
+    session.flush()
+    if standing != Standing.BANNED:
+        return 0
+    waiting = session.scalars(
+        sa.select(Comment.id).where(
+            Comment.author_id == author_id,
+            Comment.status.in_([Status.PENDING.value, Status.HELD.value]),
+        )
+    ).all()
+    rejected = 0
+    for comment_id in waiting:
+        entry = change_status(
+            session,
+            comment_id,
+            to_status=Status.REJECTED.value,
+            actor=actor,
+            from_statuses=[Status.PENDING.value, Status.HELD.value],
+            reason_code="author_banned",
+            note=reason,
+            reasons=[{"rule": "author_banned", "effect": Status.REJECTED.value}],
+            listeners=listeners,
+        )
+        rejected += entry is not None
+    return rejected
+
+
+def add_word_rule(
+    session: Session, phrase: str, kind: str, note: str | None, actor: str
+) -> WordRule:
+    """Put a phrase (normalised) on the ``kind`` list; 409 if it is on a list already."""
+    phrase = normalize_phrase(phrase)
+    if session.scalars(sa.select(WordRule).where(WordRule.phrase == phrase)).first():
+        raise Conflict(
+            f"{phrase!r} is already on a word list; delete it first to change its kind.",
+            code="word_exists",
+        )
+    rule = WordRule(phrase=phrase, kind=kind, note=note, created_by=actor)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def delete_word_rule(session: Session, rule_id: int) -> bool:
+    """Remove a rule; False if there is no such rule."""
+    rule = session.get(WordRule, rule_id)
+    if rule is None:
+        return False
+    session.delete(rule)
+    session.flush()
+    return True

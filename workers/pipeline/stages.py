@@ -8,7 +8,7 @@ found and sends the comment to the toxicity queue.
 ``score_and_decide`` (toxicity queue): claims the comment a task was sent for with the
 others waiting for the model, scores them call by call and decides each one. Every
 stage's output is stored on the comment, and the decision is re-derivable from it
-with :func:`workers.pipeline.policy.decide`.
+with :func:`workers.pipeline.decision.decide`.
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ from flask import Flask
 from config import Settings
 from service.comments.claims import claim_for_scoring
 from service.comments.models import LABELS, Comment, Status
-from service.db import Session, utcnow
-from service.dispatch import SCORE_TOXICITY, Dispatcher
-from service.moderation.services import (
+from service.comments.status import (
     PIPELINE_ACTOR,
     StatusListener,
     change_status,
     update_pending,
 )
+from service.db import Session, utcnow
+from service.dispatch import SCORE_TOXICITY, Dispatcher
 from service.policy.models import WordKind
 from service.policy.services import WordListCache, author_standing, author_standings
+from workers.pipeline.decision import Decision, PolicyConfig, PolicyInput, decide
 from workers.pipeline.language import LanguageDetector
-from workers.pipeline.policy import Decision, PolicyConfig, PolicyInput, decide
 from workers.spam.learning import LearningSpamClassifier
 from workers.spam.signals import (
     BehaviourWindows,

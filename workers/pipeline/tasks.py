@@ -10,8 +10,8 @@ from celery import shared_task
 
 from service.comments.claims import release_expired
 from service.comments.services import stale_pending_ids
-from service.dispatch import DELIVER_WEBHOOK, SCORE_TOXICITY
-from service.moderation.services import pending_webhook_ids
+from service.dispatch import SCORE_TOXICITY
+from service.webhooks.services import resend_lost_events
 from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, run_cheap_stages
 
@@ -47,12 +47,10 @@ def sweep_pending(self: AppTask) -> int:
         dispatcher.send(expired, SCORE_TOXICITY)
         log.warning("sweeper re-sent %d comment(s) whose scoring claim expired", len(expired))
     # webhook events whose delivery message was lost, likewise
-    events = dispatcher.unmarked(
-        pending_webhook_ids(
-            self.session, timedelta(seconds=settings.sweeper_grace_s), settings.sweeper_batch
-        )
+    resend_lost_events(
+        self.session,
+        dispatcher,
+        timedelta(seconds=settings.sweeper_grace_s),
+        settings.sweeper_batch,
     )
-    if events:
-        dispatcher.send(events, DELIVER_WEBHOOK)
-        log.warning("sweeper re-sent %d undelivered webhook event(s)", len(events))
     return len(lost)

@@ -1,1 +1,1 @@
-"""Signed webhooks to the site when a comment's status changes."""
+"""The webhook delivery task; what it does lives in ``service/webhooks/``."""

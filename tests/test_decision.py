@@ -1,10 +1,10 @@
-"""The decision policy, as a pure function: bands, rule precedence, and machine-readable reasons."""
+"""The decision function, pure: bands, rule precedence, and machine-readable reasons."""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.pipeline.policy import APPROVED, HELD, REJECTED, PolicyConfig, PolicyInput, decide
+from workers.pipeline.decision import APPROVED, HELD, REJECTED, PolicyConfig, PolicyInput, decide
 
 CONFIG = PolicyConfig(
     toxicity_bands={"toxicity": (0.4, 0.9), "insult": (0.5, 0.95), "threat": (0.2, 0.8)},
@@ -123,7 +123,7 @@ def test_rejection_rules_beat_holds() -> None:
         (scored(suspect_words=("ngu",)), HELD, "suspect_word"),
     ],
 )
-def test_policy_rules(inp: PolicyInput, status: str, rule: str) -> None:
+def test_decision_rules(inp: PolicyInput, status: str, rule: str) -> None:
     decision = decide(inp, CONFIG)
     assert decision.status == status
     assert rules(decision) == [rule]

@@ -1,4 +1,4 @@
-"""The decision policy: a pure function from what the pipeline learned to a status and reasons.
+"""The decision: a pure function from what the pipeline learned to a status and reasons.
 
 No database, no Redis, no clock: the same inputs always give the same decision, so a
 moderator (or a test) can re-apply it to the stored scores and get the stored result.
@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-APPROVED, HELD, REJECTED = "approved", "held", "rejected"
+from service.articles.models import ModerationMode
+from service.comments.models import Status
+from service.policy.models import Standing
+
+#: the outcomes, as the comment statuses they become
+APPROVED, HELD, REJECTED = Status.APPROVED.value, Status.HELD.value, Status.REJECTED.value
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ class PolicyInput:
     spam_signals: Mapping[str, Any] = field(default_factory=dict)
     language: str | None = None
     language_supported: bool = True
-    article_mode: str = "post"
+    article_mode: str = ModerationMode.POST.value
     article_open: bool = True
     #: normal, banned or always_review
-    author_standing: str = "normal"
+    author_standing: str = Standing.NORMAL.value
     banned_words: tuple[str, ...] = ()
     suspect_words: tuple[str, ...] = ()
 
@@ -65,12 +70,12 @@ def _reason(rule: str, effect: str, **detail: Any) -> dict[str, Any]:
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
-    """Apply the policy to one comment's pipeline results."""
+    """Apply the rules to one comment's pipeline results."""
     reasons: list[dict[str, Any]] = []
 
     if not inp.article_open:
         reasons.append(_reason("article_closed", REJECTED))
-    if inp.author_standing == "banned":
+    if inp.author_standing == Standing.BANNED:
         reasons.append(_reason("author_banned", REJECTED))
     if inp.banned_words:
         reasons.append(_reason("banned_word", REJECTED, words=list(inp.banned_words)))
@@ -96,9 +101,9 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
         elif score >= low:
             reasons.append(_reason("toxicity", HELD, threshold=low, **detail))
 
-    if inp.article_mode == "pre":
+    if inp.article_mode == ModerationMode.PRE:
         reasons.append(_reason("pre_moderation", HELD))
-    if inp.author_standing == "always_review":
+    if inp.author_standing == Standing.ALWAYS_REVIEW:
         reasons.append(_reason("author_always_review", HELD))
     if inp.suspect_words:
         reasons.append(_reason("suspect_word", HELD, words=list(inp.suspect_words)))

@@ -1,0 +1,42 @@
+"""Request and response bodies of the word lists and author standings, split by direction."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from service.policy.models import Standing, WordKind
+from service.schemas import InputSchema, NormalizedText
+
+
+class StandingInSchema(InputSchema):
+    standing = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in Standing]),
+        metadata={"description": "banned rejects their waiting comments and every new one"},
+    )
+    reason = NormalizedText(max_length=500, load_default=None)
+
+
+class StandingOutSchema(ma.Schema):
+    author_id = fields.String()
+    standing = fields.String()
+    reason = fields.String()
+    updated_by = fields.String()
+    updated_at = fields.DateTime()
+    rejected = fields.Integer(metadata={"description": "waiting comments rejected by a ban"})
+
+
+class WordInSchema(InputSchema):
+    phrase = NormalizedText(required=True, max_length=200, one_line=True)
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in WordKind]))
+    note = NormalizedText(max_length=500, load_default=None)
+
+
+class WordOutSchema(ma.Schema):
+    id = fields.Integer()
+    phrase = fields.String()
+    kind = fields.String()
+    note = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()

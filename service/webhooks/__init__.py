@@ -1,0 +1,1 @@
+"""Signed webhooks to the site when a comment's status changes: outbox, delivery, signature."""
