@@ -6,6 +6,7 @@ No database or Redis: these tests use no conftest fixtures. The retraining test 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -74,6 +75,26 @@ def test_packaged_artifact_is_next_to_the_module_and_small() -> None:
     for source in ("youtube-spam-collection", "sms-spam-collection"):
         assert provenance["sources"][source]["commit"]
         assert provenance["sources"][source]["license"]
+
+
+def test_runtime_packages_never_import_the_training_code() -> None:
+    # training/ (and scikit-learn, a dev dependency) is not installed with the service.
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted((root / "service").rglob("*.py")) + sorted((root / "workers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(root)}: {name}"
+                for name in names
+                if name.split(".")[0] in ("training", "sklearn")
+            ]
+    assert offenders == []
 
 
 def test_packaged_artifact_loads_fast_without_shared_data(
