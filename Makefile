@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
-.PHONY: install run test lint model bench bench-quick bench-tools clean
+.PHONY: install run test lint model spam-model bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ lint: install
 # docs/models.md). Run by hand, never by CI or `make run`; commit what it writes.
 model: install ## fine-tune the English toxicity model, rewrite its artifact and docs/models.md
 	$(BIN)/python -m training.toxicity $(MODEL_ARGS)
+
+# Trains the spam classifier from ../shared/data (a few minutes on 2 cores; see
+# docs/spam-classifier.md). Run by hand, never by CI or `make run`; commit what it writes.
+spam-model: install ## retrain the spam classifier, rewrite its artifact and docs/spam-classifier.md
+	$(BIN)/python -m training.spam $(SPAM_MODEL_ARGS)
 
 bench: install bench-tools ## full benchmark run (see bench/README.md)
 	$(BIN)/python -m bench

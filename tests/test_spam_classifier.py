@@ -6,6 +6,7 @@ No database or Redis: these tests use no conftest fixtures. The retraining test 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.spam_data import ENGLISH_NEWS_HAM, VIETNAMESE_HAM
 from workers.spam import classifier as classifier_module
 from workers.spam.classifier import (
     ARTIFACT_NAME,
@@ -27,7 +29,6 @@ from workers.spam.classifier import (
     ngram_buckets,
     normalize,
 )
-from workers.spam.train import ENGLISH_NEWS_HAM, VIETNAMESE_HAM
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -45,7 +46,7 @@ ENGLISH_HAM = (
     "I think the referee made the wrong call in the second half.",
 )
 # Ordinary Vietnamese and short English news comments: one list, shared with the report
-# (workers/spam/train.py). The English ones were written before the model that now scores
+# (training/spam_data.py). The English ones were written before the model that now scores
 # them was trained; known misses stay in the list, marked, rather than being swapped out.
 KNOWN_ENGLISH_MISSES = {
     # "please", "follow" and "month" are YouTube ("follow me") and SMS ("per month")
@@ -74,6 +75,26 @@ def test_packaged_artifact_is_next_to_the_module_and_small() -> None:
     for source in ("youtube-spam-collection", "sms-spam-collection"):
         assert provenance["sources"][source]["commit"]
         assert provenance["sources"][source]["license"]
+
+
+def test_runtime_packages_never_import_the_training_code() -> None:
+    # training/ (and scikit-learn, a dev dependency) is not installed with the service.
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted((root / "service").rglob("*.py")) + sorted((root / "workers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(root)}: {name}"
+                for name in names
+                if name.split(".")[0] in ("training", "sklearn")
+            ]
+    assert offenders == []
 
 
 def test_packaged_artifact_loads_fast_without_shared_data(
@@ -319,18 +340,18 @@ def test_retrain_from_shared_data_meets_floors_and_matches_the_artifact(
     for folder in ("youtube-spam-collection", "sms-spam-collection", "jigsaw-toxic-comment-sample"):
         if not (DATA_DIR / folder).is_dir():
             pytest.skip(f"{DATA_DIR / folder} is absent")
-    from workers.spam import train
+    from training import spam, spam_data
 
-    corpus = train.load_corpus(DATA_DIR, tweets=False)
-    assert set(corpus.discussion) == set(train.DISCUSSION_TRAIN)
-    assert set(corpus.heldout) == set(train.DISCUSSION_HELDOUT)
-    config = train.Config("packaged", dict(model.hyperparameters))
+    corpus = spam_data.load_corpus(DATA_DIR, tweets=False)
+    assert set(corpus.discussion) == set(spam_data.DISCUSSION_TRAIN)
+    assert set(corpus.heldout) == set(spam_data.DISCUSSION_HELDOUT)
+    config = spam.Config("packaged", dict(model.hyperparameters))
     # The held-out discussion files never reach training, not even the packaged model's.
-    trained_texts = {text for text, _, _ in train.training_set(corpus, (), config)}
+    trained_texts = {text for text, _, _ in spam.training_set(corpus, (), config)}
     heldout_texts = {text for texts in corpus.heldout.values() for text in texts}
     assert not trained_texts & heldout_texts
-    rot = train.rotations(corpus, config)
-    summary = train.summarise(rot)
+    rot = spam.rotations(corpus, config)
+    summary = spam.summarise(rot)
     precision_05, recall_05, _ = summary.at[0.5]
     precision_09, recall_09, _ = summary.at[0.9]
     # Floors well under the reported numbers (docs/spam-classifier.md), above chance.
@@ -340,10 +361,10 @@ def test_retrain_from_shared_data_meets_floors_and_matches_the_artifact(
     assert precision_09 > 0.95
     assert recall_09 > 0.25
     # Out-of-fold discussion comments (each scored by the rotation that held it out).
-    validation = train.out_of_fold(rot)
+    validation = spam.out_of_fold(rot)
     assert np.mean(validation["train.a.ok.1k.csv"] >= 0.5) < 0.03
     # The committed artifact is what this code trains from this data.
-    retrained = train.fit_final(corpus, config, rot)
+    retrained = spam.fit_final(corpus, config, rot)
     assert np.array_equal(retrained._spam, model._spam)
     assert np.array_equal(retrained._ham, model._ham)
     assert retrained.calibration == pytest.approx(model.calibration, rel=1e-6)
@@ -351,4 +372,4 @@ def test_retrain_from_shared_data_meets_floors_and_matches_the_artifact(
     for name, texts in corpus.heldout.items():
         alone = np.array(model.probabilities(texts))
         assert np.mean(alone >= 0.5) < 0.02, name
-        assert np.mean(train.combined(alone, texts, new_author=True) >= 0.9) < 0.005, name
+        assert np.mean(spam.combined(alone, texts, new_author=True) >= 0.9) < 0.005, name

@@ -52,9 +52,11 @@ class Report(Base):
 class SpamLabel(Base):
     """A moderator's verdict on a text, for the spam classifier to learn from.
 
-    Rows are only ever added: a reversed decision adds a row with weight -1 that
-    cancels the earlier one (naive Bayes counts are additive), so every worker that
-    replays the rows in id order reaches the same model.
+    Rows are only ever added, never edited or deleted, so every worker that replays
+    them in id order reaches the same model (naive Bayes counts are additive). A
+    reversed decision adds a row with the opposite label; the earlier row stays and
+    still counts. ``weight`` must be positive (``SpamClassifier.learn`` refuses
+    anything else); the service always writes 1.0.
     """
 
     __tablename__ = "spam_labels"

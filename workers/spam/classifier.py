@@ -12,7 +12,7 @@ so a script or language the model has never seen adds no evidence instead of
 being pushed toward the class with fewer total counts. The NB class-prior term is
 left out of the log-odds; the calibration ``sigmoid(temperature * LLR /
 sqrt(n_known) + bias)`` has its bias pinned to the logit of the training class
-prior (see workers/spam/train.py), so a text with no known n-gram scores exactly
+prior (fitted by training/spam.py), so a text with no known n-gram scores exactly
 that prior. docs/spam-classifier.md has the evaluation.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODEL_DIR", "SpamClassifier", "fit_calibration", "normalize"]
+__all__ = ["MODEL_DIR", "SpamClassifier", "normalize"]
 
 #: Where the packaged artifact lives; found relative to this module, never via ../shared.
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -142,44 +142,6 @@ def scaled_log_odds(llr: float, n_known: int, length_norm: str) -> float:
         # noisy votes. (Held-out log-loss and recall at 0.9 are better; see the report.)
         return llr / math.sqrt(n_known)
     return llr
-
-
-def fit_calibration(
-    llr: np.ndarray,
-    n_known: np.ndarray,
-    labels: np.ndarray,
-    length_norm: str = "none",
-    bias: float | None = None,
-) -> dict[str, float]:
-    """Fit ``sigmoid(temperature * x + bias)`` by minimum log-loss; ``bias`` given: pinned."""
-    pairs = zip(llr, n_known, strict=True)
-    x = np.array([scaled_log_odds(float(v), int(n), length_norm) for v, n in pairs])
-    y = np.asarray(labels, dtype=np.float64)
-    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
-    # Platt's smoothed targets keep the fit from going infinitely steep on separable data.
-    t = np.where(y > 0.5, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    design = np.column_stack([x, np.ones(len(x)) if bias is None else np.zeros(len(x))])
-    offset = 0.0 if bias is None else float(bias)
-    # Start from a temperature that maps one standard deviation of log-odds to 1.
-    w = np.array([1.0 / max(float(np.std(x)), 1e-6), 0.0])
-    for _ in range(200):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w + offset, -35.0, 35.0)))
-        grad = design.T @ (p - t)
-        hess = (design * (p * (1.0 - p) + 1e-12)[:, None]).T @ design + np.eye(2) * 1e-8
-        step = np.linalg.solve(hess, grad)
-        # Backtrack so the loss never goes up (Newton can overshoot on flat tails).
-        loss, scale = _log_loss(design @ w + offset, t), 1.0
-        while scale > 1e-8 and _log_loss(design @ (w - scale * step) + offset, t) > loss:
-            scale *= 0.5
-        w = w - scale * step
-        if np.max(np.abs(scale * step)) < 1e-10:
-            break
-    return {"temperature": float(w[0]), "bias": float(w[1]) + offset}
-
-
-def _log_loss(z: np.ndarray, t: np.ndarray) -> float:
-    # sum of log(1 + e^z) - t*z, computed stably.
-    return float(np.sum(np.logaddexp(0.0, z) - t * z))
 
 
 def logit(p: float) -> float:
