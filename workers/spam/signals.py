@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -393,8 +392,3 @@ def combine(
 
 def parse_domains(values: Sequence[str]) -> frozenset[str]:
     return frozenset(v.strip().lower().removeprefix("www.") for v in values if v.strip())
-
-
-def epoch(ts: Any) -> float:
-    """Seconds since the epoch for a datetime (or now)."""
-    return ts.timestamp() if ts is not None else time.time()
