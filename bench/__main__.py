@@ -35,8 +35,7 @@ import sqlalchemy as sa
 
 from bench.corpus import comments as make_comments
 from config.settings import SHIPPED_TOXICITY_MODEL
-from tests.conftest import migrated_pg_database
-from tests.helpers import PrivateRedis, free_port, wait_for
+from tests.helpers import PrivateRedis, free_port, migrated_pg_database, wait_for
 from tests.stack import BIN, ROOT, Process, Stack
 from workers.toxicity.checkpoint import CheckpointFiles
 

@@ -20,8 +20,7 @@ from service.comments.models import Comment
 from service.db import Database
 from service.moderation.models import AuditEntry
 from service.policy.services import author_standing
-from tests.conftest import migrated_pg_database
-from tests.helpers import PrivateRedis, WebhookReceiver, wait_for
+from tests.helpers import PrivateRedis, WebhookReceiver, migrated_pg_database, wait_for
 from tests.stack import Process, Stack, poll_until
 from workers.pipeline.policy import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
