@@ -21,7 +21,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+from service.comments.text import URL
+
 _MENTION = re.compile(r"[@#]\w+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
@@ -117,7 +118,7 @@ class LanguageDetector:
         return identifier
 
     def detect(self, text: str) -> Language:
-        cleaned = _MENTION.sub(" ", _URL.sub(" ", text))
+        cleaned = _MENTION.sub(" ", URL.sub(" ", text))
         words = _WORD.findall(cleaned)
         if not words:
             return Language(None, 0.0, reliable=False, method="no_letters")
