@@ -35,9 +35,12 @@ import sqlalchemy as sa
 
 from bench.corpus import comments as make_comments
 from config.settings import SHIPPED_TOXICITY_MODEL
+from service.db import Database
+from service.moderation.auth import create_token
 from tests.helpers import PrivateRedis, free_port, migrated_pg_database, wait_for
 from tests.stack import BIN, ROOT, Process, Stack
-from workers.toxicity.checkpoint import CheckpointFiles
+from workers.toxicity import shipped
+from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
 
 RESULTS = ROOT / "bench" / "results"
 #: an English comment the pipeline must score (not Vietnamese, not spam)
@@ -133,9 +136,6 @@ class Bench:
 
     # --- setup ---------------------------------------------------------------------
     def __enter__(self) -> Bench:
-        from workers.toxicity import shipped
-        from workers.toxicity.checkpoint import build_checkpoint
-
         self._database = migrated_pg_database("moderation_bench")
         self.db_url = self._database.__enter__()
         self.engine = sa.create_engine(self.db_url)
@@ -480,9 +480,6 @@ class Bench:
 
     # --- 5. the moderation queue on 100k comments ---------------------------------------
     def queue(self) -> dict[str, Any]:
-        from service.db import Database
-        from service.moderation.auth import create_token
-
         self.reset()
         n = self.plan.queue_rows
         log(f"queue: inserting {n} comments")

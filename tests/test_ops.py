@@ -17,6 +17,7 @@ from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
 from service import create_app
 from service.comments.models import Status
 from service.db import Session, utcnow
+from service.logs import JsonFormatter, current_request_id, redact
 from service.ops.status import SCORER_STATUS_PREFIX
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
@@ -83,8 +84,6 @@ def test_request_id_is_echoed_and_logged(
 
 
 def test_json_log_lines_carry_the_request_id(app: Flask, client: FlaskClient) -> None:
-    from service.logs import JsonFormatter, current_request_id
-
     token = current_request_id.set("rid-1")
     try:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
@@ -99,8 +98,6 @@ def test_json_log_lines_carry_the_request_id(app: Flask, client: FlaskClient) ->
 
 
 def test_secrets_never_reach_log_lines() -> None:
-    from service.logs import redact
-
     assert "s3cr3t" not in redact("Authorization: Bearer s3cr3t")
     assert "hunter2" not in redact("url?token=hunter2&x=1")
 

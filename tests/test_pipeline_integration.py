@@ -16,15 +16,17 @@ import requests
 import sqlalchemy as sa
 
 from config import Settings
+from service import create_app
 from service.comments.models import Comment
 from service.db import Database
-from service.moderation.models import AuditEntry
+from service.moderation.models import AuditEntry, WebhookEvent
 from service.policy.services import author_standing
 from tests.helpers import PrivateRedis, WebhookReceiver, migrated_pg_database, wait_for
 from tests.stack import Process, Stack, poll_until
 from workers.pipeline.policy import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
+from workers.webhooks.signing import verify
 
 pytestmark = pytest.mark.integration
 
@@ -217,8 +219,6 @@ def test_a_redelivered_task_does_not_decide_twice(
     before, audit_before = load(database, comment_id)
 
     # deliver both pipeline messages again, as Redis would after a lost ack
-    from service import create_app
-
     app = create_app(Settings.from_env(environ=stack.env))
     celery = app.extensions["celery"]
     celery.send_task("workers.pipeline.tasks.process_comment", args=[comment_id], queue="default")
@@ -306,9 +306,6 @@ def test_flower_sees_workers_and_tasks(running: dict[str, Any], stack: Stack) ->
 def test_the_site_is_told_by_a_signed_webhook_retried_after_a_500(
     running: dict[str, Any], database: Database, receiver: WebhookReceiver
 ) -> None:
-    from service.moderation.models import WebhookEvent
-    from workers.webhooks.signing import verify
-
     comment_id = post(running["url"], "it-5", "Webhooks should tell the site about this one.")["id"]
     status = wait_decided(running["url"], [comment_id])[comment_id]["status"]
 

@@ -6,7 +6,9 @@ import logging
 import threading
 from typing import Any
 
-from celery import signals
+from celery import current_app, signals
+
+from config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,6 @@ def _check_batch_prefetch(
         return
     if conf is not None:
         conf.toxicity_worker = True  # children load the model as soon as they start
-    from config import Settings
-
     settings = Settings.from_env()
     held = int(options.get("prefetch_multiplier") or 1) * int(options.get("concurrency") or 1)
     if held < settings.toxicity_batch_size:
@@ -49,8 +49,6 @@ def _reset_connections_after_fork(**_: Any) -> None:
     # A pooled database connection inherited from the parent must never be used by
     # two processes; drop the inherited pool without closing the parent's sockets.
     # (redis-py notices the fork by itself.) Must return fast: no model loading here.
-    from celery import current_app
-
     flask_app = getattr(current_app, "flask_app", None)
     if flask_app is not None:
         flask_app.extensions["db"].engine.dispose(close=False)

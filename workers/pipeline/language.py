@@ -21,6 +21,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
 from service.comments.text import URL
 
 _MENTION = re.compile(r"[@#]\w+")
@@ -110,9 +112,7 @@ class LanguageDetector:
         self.min_confidence = min_confidence
 
     @cached_property
-    def _identifier(self):  # type: ignore[no-untyped-def]
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
+    def _identifier(self) -> LanguageIdentifier:
         identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         identifier.set_languages(list(CANDIDATES))
         return identifier
