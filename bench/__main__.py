@@ -32,14 +32,17 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
+from celery import Celery
 
 from bench.corpus import comments as make_comments
 from config.settings import SHIPPED_TOXICITY_MODEL
+from service.db import Database
 from service.dispatch import SCORE_TOXICITY
-from tests.conftest import migrated_pg_database
-from tests.helpers import PrivateRedis, free_port, wait_for
+from service.moderation.auth import create_token
+from tests.helpers import PrivateRedis, free_port, migrated_pg_database, wait_for
 from tests.stack import BIN, ROOT, Process, Stack
-from workers.toxicity.checkpoint import CheckpointFiles
+from workers.toxicity import shipped
+from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
 
 RESULTS = ROOT / "bench" / "results"
 #: an English comment the pipeline must score (not Vietnamese, not spam)
@@ -135,9 +138,6 @@ class Bench:
 
     # --- setup ---------------------------------------------------------------------
     def __enter__(self) -> Bench:
-        from workers.toxicity import shipped
-        from workers.toxicity.checkpoint import build_checkpoint
-
         self._database = migrated_pg_database("moderation_bench")
         self.db_url = self._database.__enter__()
         self.engine = sa.create_engine(self.db_url)
@@ -456,8 +456,6 @@ class Bench:
                     {"ids": [uuid.UUID(i) for i in ids]},
                 )
             ]
-        from celery import Celery
-
         sender = Celery(broker=stack.redis.url)
         logged = len(re.findall(r"scored \d+ comment\(s\)", toxicity.output()))
         log(f"toxicity stage alone: {len(scored)} waiting comments, sent at once")
@@ -527,9 +525,6 @@ class Bench:
 
     # --- 5. the moderation queue on 100k comments ---------------------------------------
     def queue(self) -> dict[str, Any]:
-        from service.db import Database
-        from service.moderation.auth import create_token
-
         self.reset()
         n = self.plan.queue_rows
         log(f"queue: inserting {n} comments")

@@ -12,7 +12,6 @@ from flask import Flask, current_app, g
 
 if TYPE_CHECKING:
     import redis
-    from celery import Celery
 
     from config import Settings
     from service.comments.status import StatusListener
@@ -46,10 +45,6 @@ def status_listeners() -> list[StatusListener]:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]
-
-
-def celery_app() -> Celery:
-    return current_app.extensions["celery"]
 
 
 def init_app(app: Flask) -> None:

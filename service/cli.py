@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.engine import make_url
 
 from config import Settings
 from config.settings import DETOXIFY_MODELS
+from service.db import Database
+from service.errors import Conflict
+from service.migrate import upgrade
+from service.moderation import auth
+from workers.spam.learning import retrain
+from workers.toxicity import checkpoint, download, shipped
 
 
 @click.group()
@@ -17,8 +24,6 @@ def main() -> None:
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
     """Create or upgrade the database schema (MODERATION_DATABASE_URL, else SQLite)."""
-    from service.migrate import upgrade
-
     url = Settings.from_env().sqlalchemy_url
     upgrade(url, revision)
     click.echo(f"database at {_safe(url)} is at {revision}")
@@ -31,13 +36,11 @@ def migrate(revision: str) -> None:
 )
 def download_model(name: str, models_dir: str | None) -> None:
     """Fetch a Detoxify model's weights, config and tokenizer for offline use (needs internet)."""
-    from workers.toxicity.download import cache_env
-    from workers.toxicity.download import download_model as fetch
-
     models_dir = models_dir or Settings.from_env().models_dir
-    path = fetch(name, models_dir)
+    path = download.download_model(name, models_dir)
     click.echo(f"{name}: {path}")
-    click.echo(f"workers find it with MODERATION_MODELS_DIR={models_dir} ({cache_env(models_dir)})")
+    env = download.cache_env(models_dir)
+    click.echo(f"workers find it with MODERATION_MODELS_DIR={models_dir} ({env})")
 
 
 @main.command("prepare-model")
@@ -50,8 +53,6 @@ def prepare_model(models_dir: str | None) -> None:
     Workers do this on first use; doing it before they start (`make run`, the Docker
     image) takes it off the first comment's path.
     """
-    from workers.toxicity import shipped
-
     settings = Settings.from_env()
     if settings.toxicity_checkpoint or settings.toxicity_model != shipped.SHIPPED_MODEL:
         click.echo(f"TOXICITY_MODEL is {settings.toxicity_model}: nothing to assemble")
@@ -75,17 +76,13 @@ def build_checkpoint(shape: str, out: str) -> None:
     Its scores mean nothing: never point a production site at it (the default model,
     minilm-toxic-en, is a real one and needs no download).
     """
-    from workers.toxicity.checkpoint import build_checkpoint as build
-
-    files = build(out, shape)
+    files = checkpoint.build_checkpoint(out, shape)
     click.echo("# random weights: scores are meaningless. To use it:")
     for key, value in files.env().items():
         click.echo(f"export {key}={value}")
 
 
-def _database():  # type: ignore[no-untyped-def]
-    from service.db import Database
-
+def _database() -> Database:
     return Database(Settings.from_env().sqlalchemy_url)
 
 
@@ -94,13 +91,10 @@ def _database():  # type: ignore[no-untyped-def]
 @click.option("--role", type=click.Choice(["moderator", "admin", "site"]), required=True)
 def create_token(name: str, role: str) -> None:
     """Create an API token; it is printed once and only its hash is stored."""
-    from service.errors import Conflict
-    from service.moderation.auth import create_token as create
-
     db = _database()
     try:
         with db.session() as session:
-            token = create(session, name, role)
+            token = auth.create_token(session, name, role)
     except Conflict as exc:
         raise click.ClickException(exc.message) from None
     click.echo(token)
@@ -111,10 +105,8 @@ def create_token(name: str, role: str) -> None:
 @click.option("--name", required=True)
 def revoke_token(name: str) -> None:
     """Revoke a token by its holder's name; requests with it get 401 from now on."""
-    from service.moderation.auth import revoke_token as revoke
-
     with _database().session() as session:
-        if not revoke(session, name):
+        if not auth.revoke_token(session, name):
             raise click.ClickException(f"no active token named {name!r}")
     click.echo(f"revoked {name}")
 
@@ -122,10 +114,8 @@ def revoke_token(name: str) -> None:
 @main.command("list-tokens")
 def list_tokens() -> None:
     """Token holders, roles and state (never the tokens)."""
-    from service.moderation.auth import list_tokens as listing
-
     with _database().session() as session:
-        for token in listing(session):
+        for token in auth.list_tokens(session):
             state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
             click.echo(f"{token.name}\t{token.role}\t{state}\tcreated {token.created_at:%Y-%m-%d}")
 
@@ -138,8 +128,6 @@ def retrain_spam(out: str | None) -> None:
     Point MODERATION_SPAM_MODEL_DIR at the output; workers then apply only labels newer
     than the ones folded in.
     """
-    from workers.spam.learning import retrain
-
     settings = Settings.from_env()
     out = out or f"{settings.models_dir}/spam"
     with _database().session() as session:
@@ -150,8 +138,6 @@ def retrain_spam(out: str | None) -> None:
 
 def _safe(url: str) -> str:
     """The URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 

@@ -7,52 +7,21 @@ Every test that takes ``app``/``client``/``session`` runs twice: once on Postgre
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.engine import make_url
 
 from config import Settings
 from service import create_app
 from service.db import Session
 from service.migrate import upgrade
+from tests.helpers import migrated_pg_database
 
-PG_ADMIN_URL = os.environ.get(
-    "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_TEST_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _create_pg_database(prefix: str) -> tuple[str, sa.Engine, str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    return url, admin, name
-
-
-def _drop_pg_database(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@contextmanager
-def migrated_pg_database(prefix: str) -> Iterator[str]:
-    """A PostgreSQL database of its own, migrated to head, dropped afterwards."""
-    url, admin, name = _create_pg_database(prefix)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        _drop_pg_database(admin, name)
 
 
 @pytest.fixture(scope="session")

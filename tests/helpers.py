@@ -1,16 +1,51 @@
-"""Small helpers shared by tests: reading Celery messages straight out of Redis, free ports."""
+"""Helpers shared by tests and benchmarks (no pytest fixtures, so ``bench`` imports them too).
+
+Databases of their own, reading Celery messages straight out of Redis, free ports, a
+private redis-server, a webhook receiver.
+"""
 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import os
 import socket
 import subprocess
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from service.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def migrated_pg_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated to head, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -104,9 +139,6 @@ class WebhookReceiver:
     """
 
     def __init__(self) -> None:
-        import http.server
-        import threading
-
         receiver = self
         self.requests: list[dict[str, Any]] = []
         self._seen: set[str] = set()

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -192,7 +191,3 @@ def poll_until(
 
     wait_for(check, timeout, interval=0.2, what=what)
     return result[0]
-
-
-def sleep(seconds: float) -> None:
-    time.sleep(seconds)

@@ -17,8 +17,9 @@ from service import create_app
 from service.comments import services
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
-from service.dispatch import PROCESS_COMMENT, Dispatcher
+from service.dispatch import PROCESS_COMMENT, QUEUE_OF, Dispatcher
 from tests.conftest import make_settings
+from tests.factories import make_article, make_comment
 from tests.helpers import PrivateRedis, queued
 
 GOOD = {"author_id": "u1", "author_name": "Lan", "body": "Hello there"}
@@ -108,8 +109,6 @@ def test_broker_down_then_sweeper_enqueues(db_url: str, private_redis: PrivateRe
 def test_sweeper_leaves_recent_and_marked_comments_alone(
     app: Flask, session: Session, redis_db: redis.Redis
 ) -> None:
-    from tests.factories import make_article, make_comment
-
     article = make_article(session)
     old = make_comment(
         session, article, status=Status.PENDING, created_at=utcnow() - timedelta(hours=1)
@@ -129,10 +128,8 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
 
 
 def test_every_dispatched_task_name_exists_in_the_worker(app: Flask) -> None:
-    from service.dispatch import QUEUE_OF
-
     celery = app.extensions["celery"]
-    celery.loader.import_default_modules()  # what a worker imports at start (conf.imports)
+    celery.loader.import_default_modules()  # the task modules a worker imports (conf.imports)
     registered = celery.tasks
     for name in QUEUE_OF:
         assert name in registered, name

@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 
 from service.comments.models import Comment, Status
 from service.db import Session
-from service.moderation.auth import create_token
+from service.moderation.auth import create_token, revoke_token
 from service.moderation.models import AuditEntry, Report, SpamLabel
+from service.moderation.queue import CountsCache, QueueFilters
 from service.policy.models import AuthorStanding, WordRule
 from tests.factories import at, make_article, make_comment
 
@@ -93,8 +94,6 @@ def test_auth_matrix(
 
 
 def test_revoked_token_is_refused(client: FlaskClient, session: Session) -> None:
-    from service.moderation.auth import revoke_token
-
     token = create_token(session, "leaver", "moderator")
     session.commit()
     assert client.get("/v1/moderation/queue", headers=auth(token)).status_code == 200
@@ -619,8 +618,6 @@ def test_decisions_become_spam_labels(
 
 
 def test_status_counts_are_cached_briefly(session: Session, redis_db: Any) -> None:
-    from service.moderation.queue import CountsCache, QueueFilters
-
     article = make_article(session)
     make_comment(session, article, status=Status.HELD)
     session.commit()

@@ -23,11 +23,11 @@ import redis
 from flask import Flask
 
 from service.comments.models import Comment, Status
+from service.comments.text import URL
 from service.db import Session
 from tests.factories import make_article, make_comment
 from workers.pipeline.stages import Pipeline, run_cheap_stages
 from workers.spam.signals import (
-    _URL,
     BANDS,
     ROWS,
     minhash_signature,
@@ -80,7 +80,7 @@ def change_link(text: str, rng: random.Random) -> str:
     """The same text pointing somewhere else (or with a link added)."""
     host = rng.choice(("bit.ly", "goo.gl", "promo.xyz", "deal.shop"))
     link = f"http://{host}/{rng.randrange(10**6):x}"
-    return _URL.sub(link, text) if _URL.search(text) else f"{text} {link}"
+    return URL.sub(link, text) if URL.search(text) else f"{text} {link}"
 
 
 def swap_words(text: str, rng: random.Random, n: int = 2) -> str:
@@ -94,7 +94,7 @@ def swap_words(text: str, rng: random.Random, n: int = 2) -> str:
 
 def change_case_and_punctuation(text: str, rng: random.Random) -> str:
     """Other case, other punctuation and spacing; links left working."""
-    pieces = re.split("(" + _URL.pattern.removeprefix("(?i)") + ")", text, flags=re.IGNORECASE)
+    pieces = re.split("(" + URL.pattern.removeprefix("(?i)") + ")", text, flags=re.IGNORECASE)
     out = []
     for i, piece in enumerate(pieces):
         if i % 2 == 0:  # not a link

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
+from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
 from service import create_app
+from service.comments.models import Status
+from service.db import Session, utcnow
+from service.logs import JsonFormatter, current_request_id, redact
+from service.ops.status import SCORER_STATUS_PREFIX
 from tests.conftest import make_settings
+from tests.factories import make_article, make_comment
 from tests.helpers import free_port
 
 
@@ -74,8 +84,6 @@ def test_request_id_is_echoed_and_logged(
 
 
 def test_json_log_lines_carry_the_request_id(app: Flask, client: FlaskClient) -> None:
-    from service.logs import JsonFormatter, current_request_id
-
     token = current_request_id.set("rid-1")
     try:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
@@ -90,8 +98,6 @@ def test_json_log_lines_carry_the_request_id(app: Flask, client: FlaskClient) ->
 
 
 def test_secrets_never_reach_log_lines() -> None:
-    from service.logs import redact
-
     assert "s3cr3t" not in redact("Authorization: Bearer s3cr3t")
     assert "hunter2" not in redact("url?token=hunter2&x=1")
 
@@ -128,3 +134,79 @@ def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient) -> No
     assert response.status_code == 405
     assert response.get_json()["error"]["code"] == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
+
+
+def scrape(client: FlaskClient) -> dict[str, Metric]:
+    """``/metrics`` parsed by the Prometheus client's own parser, by family name."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    families = text_string_to_metric_families(response.get_data(as_text=True))
+    return {family.name: family for family in families}
+
+
+def values(family: Metric, label: str) -> dict[str, float]:
+    return {sample.labels[label]: sample.value for sample in family.samples}
+
+
+def test_metrics_report_comments_queues_and_scorers(
+    client: FlaskClient, session: Session, redis_db: redis.Redis
+) -> None:
+    article = make_article(session)
+    for status, count in ((Status.PENDING, 2), (Status.HELD, 1), (Status.APPROVED, 3)):
+        for _ in range(count):
+            make_comment(session, article, status=status, created_at=utcnow() - timedelta(hours=1))
+    session.commit()
+    redis_db.rpush(DEFAULT_QUEUE, "m1", "m2", "m3")
+    redis_db.rpush(TOXICITY_QUEUE, "m4")
+    # a host name with a quote, a backslash and a newline must survive the exposition
+    odd_host = 'gpu "blue"\\rack\n2'
+    for pid, state in ((41, "ready"), (42, "unavailable")):
+        status = {"state": state, "model": "minilm-toxic-en", "host": odd_host, "pid": pid}
+        redis_db.set(f"{SCORER_STATUS_PREFIX}{odd_host}:{pid}", json.dumps(status))
+
+    metrics = scrape(client)
+
+    assert values(metrics["moderation_comments"], "status") == {
+        "pending": 2.0,
+        "approved": 3.0,
+        "held": 1.0,
+        "rejected": 0.0,
+    }
+    [oldest] = metrics["moderation_oldest_pending_age_seconds"].samples
+    assert 3600 <= oldest.value < 3600 + 120
+    assert values(metrics["moderation_queue_length"], "queue") == {
+        DEFAULT_QUEUE: 3.0,
+        TOXICITY_QUEUE: 1.0,
+    }
+    scorers = sorted(metrics["moderation_scorer_ready"].samples, key=lambda s: s.labels["pid"])
+    assert [(s.labels, s.value) for s in scorers] == [
+        ({"host": odd_host, "pid": "41", "model": "minilm-toxic-en", "state": "ready"}, 1.0),
+        ({"host": odd_host, "pid": "42", "model": "minilm-toxic-en", "state": "unavailable"}, 0.0),
+    ]
+    assert metrics["moderation_redis_up"].samples[0].value == 1.0
+    # the library's process and platform metrics, for the process that answered
+    assert metrics["process_resident_memory_bytes"].samples[0].value > 0
+    assert metrics["python_info"].samples[0].labels["implementation"]
+    # /statusz reads the same figures
+    body = client.get("/statusz").get_json()
+    assert body["comments"] == {"pending": 2, "approved": 3, "held": 1, "rejected": 0}
+    assert body["queues"] == {DEFAULT_QUEUE: 3, TOXICITY_QUEUE: 1}
+
+
+def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None:
+    app = create_app(
+        make_settings(db_url, f"redis://127.0.0.1:{free_port()}/0", enqueue_timeout_s=0.3)
+    )
+    metrics = scrape(app.test_client())
+    assert metrics["moderation_redis_up"].samples[0].value == 0.0
+    assert "moderation_queue_length" not in metrics
+    assert "moderation_scorer_ready" not in metrics
+    assert set(values(metrics["moderation_comments"], "status")) == {s.value for s in Status}
+    app.extensions["db"].dispose()
+
+
+def test_metrics_speak_openmetrics_when_asked(client: FlaskClient) -> None:
+    response = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert response.content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert response.get_data(as_text=True).endswith("# EOF\n")

@@ -273,7 +273,12 @@ def test_stored_decision_is_rederivable_from_stored_inputs(
 
 def test_missing_comment_is_harmless(session: Session, pipeline: Pipeline) -> None:
     assert run_cheap_stages(session, pipeline, uuid.uuid4()) == "missing"
-    assert score(session, pipeline, uuid.uuid4(), KeywordScorer) == {}
+    missing = uuid.uuid4()
+    scorer = KeywordScorer()
+    # a message for a comment that is gone (or was decided) is a no-op: nothing scored
+    assert score(session, pipeline, missing, lambda: scorer) == {}
+    assert scorer.calls == []
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
 
 
 def test_vietnamese_word_lists_with_and_without_diacritics(

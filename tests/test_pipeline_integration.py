@@ -18,12 +18,14 @@ import requests
 import sqlalchemy as sa
 
 from config import Settings
+from service import create_app
 from service.comments.models import Comment
 from service.db import Database
 from service.moderation.models import AuditEntry
 from service.policy.services import author_standing
-from tests.conftest import migrated_pg_database
-from tests.helpers import PrivateRedis, WebhookReceiver, wait_for
+from service.webhooks.models import WebhookEvent
+from service.webhooks.signing import verify
+from tests.helpers import PrivateRedis, WebhookReceiver, migrated_pg_database, wait_for
 from tests.stack import Process, Stack, poll_until
 from workers.pipeline.decision import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
@@ -219,8 +221,6 @@ def test_a_redelivered_task_does_not_decide_twice(
     before, audit_before = load(database, comment_id)
 
     # deliver both pipeline messages again, as Redis would after a lost ack
-    from service import create_app
-
     app = create_app(Settings.from_env(environ=stack.env))
     celery = app.extensions["celery"]
     celery.send_task("workers.pipeline.tasks.process_comment", args=[comment_id], queue="default")
@@ -310,9 +310,6 @@ def test_flower_sees_workers_and_tasks(running: dict[str, Any], stack: Stack) ->
 def test_the_site_is_told_by_a_signed_webhook_retried_after_a_500(
     running: dict[str, Any], database: Database, receiver: WebhookReceiver
 ) -> None:
-    from service.webhooks.models import WebhookEvent
-    from service.webhooks.signing import verify
-
     comment_id = post(running["url"], "it-5", "Webhooks should tell the site about this one.")["id"]
     status = wait_decided(running["url"], [comment_id])[comment_id]["status"]
 

@@ -26,6 +26,7 @@ from workers.spam.classifier import (
     MODEL_DIR,
     PROVENANCE_NAME,
     SpamClassifier,
+    logit,
     ngram_buckets,
     normalize,
 )
@@ -60,10 +61,6 @@ VIETNAMESE_SPAM_VARIANT = "Nhận quà miễn phí, liên hệ zalo ngay nhé"
 @pytest.fixture(scope="module")
 def model() -> SpamClassifier:
     return SpamClassifier.load()
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
 
 
 def test_packaged_artifact_is_next_to_the_module_and_small() -> None:
@@ -201,6 +198,15 @@ def test_no_known_features_scores_the_class_prior(model: SpamClassifier) -> None
     assert abs(model.probability(georgian) - prior) < 0.15
 
 
+def test_logit() -> None:
+    assert logit(0.5) == 0.0
+    assert logit(0.9) == pytest.approx(math.log(9))
+    assert logit(0.1) == pytest.approx(-math.log(9))
+    # 0 and 1 are clipped: a classifier that is certain still combines with the signals
+    assert logit(0.0) == pytest.approx(math.log(1e-6 / (1 - 1e-6)))
+    assert logit(1.0) == pytest.approx(-logit(0.0))
+
+
 def test_learn_moves_a_similar_text(model: SpamClassifier) -> None:
     learner = model.copy()
     before = learner.probability(VIETNAMESE_SPAM_VARIANT)
@@ -210,7 +216,7 @@ def test_learn_moves_a_similar_text(model: SpamClassifier) -> None:
     after = learner.probability(VIETNAMESE_SPAM_VARIANT)
     assert after > before + 0.3
     assert after > 0.9
-    assert _logit(after) - _logit(before) > 2.0
+    assert logit(after) - logit(before) > 2.0
     # Unrelated Vietnamese comments move much less and stay below 0.5. They do move a
     # little: with only Vietnamese *spam* labelled, shared Vietnamese n-grams (diacritic
     # syllables) lean spam until Vietnamese ham is labelled too.
@@ -228,7 +234,7 @@ def test_learn_as_ham_lowers_a_similar_text(model: SpamClassifier) -> None:
     after = learner.probability("Thanks for the update, really helpful!")
     # In log-odds: the text now starts well below 0.5 (about 0.3), where a fixed step in
     # probability would ask for more than the same evidence gives.
-    assert _logit(after) < _logit(before) - 0.75
+    assert logit(after) < logit(before) - 0.75
 
 
 def test_learn_rejects_bad_weights(model: SpamClassifier) -> None:

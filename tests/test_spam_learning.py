@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from service.comments.models import Status
 from service.db import Session
 from service.moderation.auth import create_token
+from service.moderation.models import SpamLabel
 from tests.factories import make_article, make_comment
 from workers.spam.learning import LearningSpamClassifier, load_base, retrain
 
@@ -45,8 +46,6 @@ def test_spam_rejections_raise_the_score_of_a_similar_text(
 
 
 def test_workers_apply_labels_only_once(session: Session) -> None:
-    from service.moderation.models import SpamLabel
-
     worker = LearningSpamClassifier(refresh_s=0)
     session.add(SpamLabel(body=SPAM[0], is_spam=True, source="test"))
     session.commit()
@@ -57,8 +56,6 @@ def test_workers_apply_labels_only_once(session: Session) -> None:
 
 
 def test_retrain_folds_labels_in_and_is_picked_up(session: Session, tmp_path: Path) -> None:
-    from service.moderation.models import SpamLabel
-
     for body in SPAM:
         session.add(SpamLabel(body=body, is_spam=True, source="test"))
     session.commit()

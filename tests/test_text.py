@@ -1,4 +1,4 @@
-"""Normalising reader text: NFC, invisible characters out, Vietnamese intact."""
+"""Normalising reader text: NFC, invisible characters out, Vietnamese intact; links; folding."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from service.comments.text import normalize_line, normalize_text
+from service.comments.text import URL, normalize_line, normalize_text, strip_diacritics
 
 
 def test_vietnamese_is_composed_and_kept() -> None:
@@ -64,3 +64,36 @@ def test_one_line_fields() -> None:
 
 def test_private_use_and_unassigned_are_removed() -> None:
     assert normalize_text("a\ue000b\U000effffc") == "abc"
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        (
+            "Xem http://bit.ly/abc ngay, hoặc kiemtien.vn/dang-ky nhé",
+            ["http://bit.ly/abc", "kiemtien.vn/dang-ky"],
+        ),
+        # a quote ends a link, so one in an HTML attribute stops at the attribute
+        (
+            '<a href="https://www.youtube.com/watch?v=1">video</a>',
+            ["https://www.youtube.com/watch?v=1"],
+        ),
+        ("WWW.Example.COM rồi SHOP.vn", ["WWW.Example.COM", "SHOP.vn"]),
+        ("e.g. 3.5 km, file.txt, Mr.Smith, v1.2.3", []),
+    ],
+)
+def test_url_finds_links_with_and_without_a_scheme(text: str, links: list[str]) -> None:
+    assert URL.findall(text) == links
+
+
+def test_strip_diacritics_folds_vietnamese_to_plain_letters() -> None:
+    assert strip_diacritics("Đường phố Hà Nội") == "duong pho ha noi"
+    # đ is a letter, not d with a mark: mapped by hand; punctuation is kept
+    assert strip_diacritics("ĐỊT MẸ, đồ chó!") == "dit me, do cho!"
+    assert strip_diacritics(unicodedata.normalize("NFD", "Tiếng Việt")) == "tieng viet"
+    assert strip_diacritics("Café ñandú 2024") == "cafe nandu 2024"
+
+
+def test_strip_diacritics_folds_look_alike_letters_only_when_asked() -> None:
+    assert strip_diacritics("ｆｒｅｅ 𝐦𝐨𝐧𝐞𝐲") == "ｆｒｅｅ 𝐦𝐨𝐧𝐞𝐲"
+    assert strip_diacritics("ｆｒｅｅ 𝐦𝐨𝐧𝐞𝐲 ĐI", compatibility=True) == "free money di"

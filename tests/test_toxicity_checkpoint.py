@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from workers.toxicity import download
+from workers.toxicity import checkpoint, download
 from workers.toxicity.checkpoint import (
     HEAD_LOGIT_STD,
     ORIGINAL_CLASSES,
+    PROBE_TEXTS,
+    SHAPES,
     CheckpointFiles,
     bert_base_vocab,
     build_checkpoint,
+    main,
     sha256_file,
     tiny_vocab,
 )
@@ -203,8 +206,6 @@ def test_head_is_calibrated(tiny: CheckpointFiles) -> None:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-    from workers.toxicity.checkpoint import PROBE_TEXTS
-
     config = BertConfig.from_pretrained(tiny.hf_config_dir, local_files_only=True)
     model = BertForSequenceClassification(config).eval()
     state = torch.load(tiny.checkpoint, weights_only=False)["state_dict"]
@@ -245,8 +246,6 @@ def test_bert_base_shape_config(tmp_path: Path) -> None:
     """The bert-base vocabulary is found; the 110M-parameter model is not built."""
     from transformers import BertConfig
 
-    from workers.toxicity.checkpoint import SHAPES
-
     vocab = bert_base_vocab()
     assert len(vocab) == 30522
     assert vocab[0] == "[PAD]" and vocab[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -266,8 +265,6 @@ def test_bert_base_shape_config(tmp_path: Path) -> None:
 def test_cli_prints_exports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workers.toxicity.checkpoint import main
-
     # main() sets these with setdefault; monkeypatch puts the old values back afterwards
     for key in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"):
         monkeypatch.setenv(key, os.environ.get(key, "1" if key.startswith("HF") else "error"))
@@ -342,8 +339,6 @@ def test_cached_checkpoint_loads_by_name_offline(tiny: CheckpointFiles, tmp_path
 
 
 def test_bert_base_vocab_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.toxicity import checkpoint
-
     def missing(package: str) -> None:
         raise ModuleNotFoundError(f"No module named {package!r}")
 

@@ -23,6 +23,7 @@ Runs once, by hand, on a machine with ``../shared/data`` (never in CI or ``make 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import itertools
 import json
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.toxicity_card import write_card
 from training.toxicity_data import (
     CLASSES,
     LABELS,
@@ -47,6 +49,9 @@ from training.toxicity_data import (
     is_toxic,
     load_all,
 )
+from workers.toxicity import shipped
+from workers.toxicity.checkpoint import sha256_file
+from workers.toxicity.scorer import DetoxifyScorer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 13
@@ -131,8 +136,6 @@ def split_index(rows: Rows, name: str) -> np.ndarray:
 
 def length_report(rows: Rows, tokenizer: object, data_dir: Path) -> dict[str, object]:
     """Token lengths per source, and how many toxic spans a truncation would cut off."""
-    import csv
-
     report: dict[str, object] = {}
     src = np.asarray(rows.source)
     lengths = np.asarray([len(x) for x in tokenizer(rows.text)["input_ids"]])  # type: ignore[operator]
@@ -400,9 +403,6 @@ def write_artifact(
     """Write the difference and the manifest; return the manifest."""
     from safetensors.torch import save_file
 
-    from workers.toxicity import shipped
-    from workers.toxicity.checkpoint import sha256_file
-
     base_file = "model.safetensors"
     man = {
         "name": shipped.SHIPPED_MODEL,
@@ -436,8 +436,6 @@ def write_artifact(
 
 
 def save_manifest(man: dict[str, object]) -> Path:
-    from workers.toxicity import shipped
-
     path = shipped.MODEL_DIR / f"{shipped.SHIPPED_MODEL}.json"
     path.write_text(json.dumps(man, indent=2) + "\n", encoding="utf-8")
     shipped.manifest.cache_clear()
@@ -449,9 +447,6 @@ def detoxify_scores(
 ) -> tuple[np.ndarray, float, str]:
     """Scores through the worker's own path (assemble + Detoxify); also seconds and name."""
     import torch
-
-    from workers.toxicity import shipped
-    from workers.toxicity.scorer import DetoxifyScorer
 
     files = shipped.assemble(cache)
     scorer = DetoxifyScorer(
@@ -617,8 +612,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     from transformers import BertTokenizerFast
 
-    from workers.toxicity import shipped
-
     seed_everything(SEED)
     started = time.time()
     base_dir = shipped.base_model_dir()
@@ -727,8 +720,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     (args.work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.limit:
-        from training.toxicity_card import write_card
-
         write_card(args.card, report)
         log(f"wrote {args.card}")
     log(f"done in {info['total_seconds']} s; report in {args.work / 'report.json'}")

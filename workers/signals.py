@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from celery import signals
+from celery import current_app, signals
 
 from config.celery import TOXICITY_QUEUE
 from service.dispatch import SCORE_TOXICITY
@@ -37,8 +37,6 @@ def _reset_connections_after_fork(**_: Any) -> None:
     # A pooled database connection inherited from the parent must never be used by
     # two processes; drop the inherited pool without closing the parent's sockets.
     # (redis-py notices the fork by itself.) Must return fast: no model loading here.
-    from celery import current_app
-
     flask_app = getattr(current_app, "flask_app", None)
     if flask_app is not None:
         flask_app.extensions["db"].engine.dispose(close=False)

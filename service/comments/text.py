@@ -3,6 +3,10 @@
 NFC first, so Vietnamese letters composed of a base and combining marks become the
 single code points every later stage (and the site) expects. Then characters a reader
 cannot see are removed: they hide words from filters and flip text direction.
+
+Also the reading helpers every stage shares: what a link looks like in reader text
+(:data:`URL`) and folding a text to its letters without diacritics
+(:func:`strip_diacritics`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ _ZWJ = "\u200d"
 _LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]")
 _SPACES = re.compile(r"[^\S\n]+")  # runs of whitespace other than newlines
 _BLANK_LINES = re.compile(r"\n{3,}")
+
+#: A link in reader text: a scheme or "www." prefix, or a bare host with a TLD spammers
+#: use ("bit.ly/x", "kiemtien.vn"). Case-insensitive; ends at whitespace, quotes or <>.
+URL = re.compile(
+    r"(?i)\b(?:https?://[^\s<>\"']+|www\.[^\s<>\"']+|"
+    r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|xyz|top|vn|io|me|ly|co|tk|ru|shop|site|online|club|link)\b(?:/[^\s<>\"']*)?)"
+)
 
 
 def _is_emoji(ch: str) -> bool:
@@ -91,3 +102,17 @@ def normalize_text(text: str) -> str:
 def normalize_line(text: str) -> str:
     """Normalise a one-line field (a display name): like the body, on a single line."""
     return " ".join(normalize_text(text).split())
+
+
+def strip_diacritics(text: str, *, compatibility: bool = False) -> str:
+    """``"Đường phố"`` -> ``"duong pho"``: lower case, combining marks removed, đ -> d.
+
+    Readers drop Vietnamese diacritics to slip past filters, and spammers vary them
+    between copies. Đ/đ is a letter of its own, not d with a mark, so it is mapped by
+    hand. ``compatibility`` decomposes with NFKD instead of NFD, which also folds
+    fullwidth and "mathematical bold" letters to plain ones. Everything that is not a
+    combining mark (digits, punctuation, spaces) is kept.
+    """
+    form = "NFKD" if compatibility else "NFD"
+    decomposed = unicodedata.normalize(form, text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -1,4 +1,4 @@
-"""Health endpoints for load balancers and orchestrators."""
+"""Health endpoints for load balancers and orchestrators, status and metrics for ops."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 import sqlalchemy.exc
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from prometheus_client.exposition import choose_encoder
 
 from service.app_context import db_session, redis_client
 from service.errors import error_response
+from service.ops import metrics as ops_metrics
 from service.ops import status as ops_status
 
 log = logging.getLogger(__name__)
 
 blp = Blueprint("ops", __name__)
+
+
+@blp.record_once
+def _init_metrics(state: BlueprintSetupState) -> None:
+    # read within the scrape's request: its session and the app's Redis client
+    state.app.extensions["metrics"] = ops_metrics.registry(
+        lambda: ops_status.collect(db_session(), redis_client())
+    )
 
 
 @blp.get("/healthz")
@@ -58,6 +69,6 @@ def statusz() -> Any:
 
 @blp.get("/metrics")
 def metrics() -> Any:
-    """The same, as Prometheus gauges."""
-    text = ops_status.prometheus(ops_status.collect(db_session(), redis_client()))
-    return Response(text, mimetype="text/plain; version=0.0.4")
+    """The same as Prometheus gauges, with the process's own metrics (text or OpenMetrics)."""
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encode(current_app.extensions["metrics"]), content_type=content_type)

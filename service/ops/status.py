@@ -2,7 +2,8 @@
 
 Queue depths from Redis, comment counts and the oldest pending comment from the
 database, and each toxicity worker process's scorer state (which the workers publish
-to Redis). Served as JSON on ``/statusz`` and as Prometheus gauges on ``/metrics``.
+to Redis). Served as JSON on ``/statusz`` and as Prometheus gauges on ``/metrics``
+(:mod:`service.ops.metrics`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def scorer_statuses(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
+    """Comment counts, the oldest pending comment's age, queue depths, scorer statuses.
+
+    ``queues`` and ``scorers`` are None when Redis cannot be read.
+    """
     counts = dict(
         session.execute(sa.select(Comment.status, sa.func.count()).group_by(Comment.status)).all()
     )
@@ -49,34 +54,3 @@ def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
         log.warning("status: redis unreachable: %s", exc)
         status["queues"], status["scorers"] = None, None
     return status
-
-
-def prometheus(status: dict[str, Any]) -> str:
-    """The status as Prometheus text exposition."""
-    lines = [
-        "# HELP moderation_comments Comments by status.",
-        "# TYPE moderation_comments gauge",
-        *(f'moderation_comments{{status="{s}"}} {n}' for s, n in status["comments"].items()),
-        "# HELP moderation_oldest_pending_age_seconds Age of the oldest pending comment.",
-        "# TYPE moderation_oldest_pending_age_seconds gauge",
-        f"moderation_oldest_pending_age_seconds {status['oldest_pending_age_s']}",
-    ]
-    if status["queues"] is not None:
-        lines += [
-            "# HELP moderation_queue_length Messages waiting in a Celery queue.",
-            "# TYPE moderation_queue_length gauge",
-            *(f'moderation_queue_length{{queue="{q}"}} {n}' for q, n in status["queues"].items()),
-        ]
-    if status["scorers"] is not None:
-        lines += [
-            "# HELP moderation_scorer_ready Toxicity worker processes by scorer state.",
-            "# TYPE moderation_scorer_ready gauge",
-        ]
-        for s in status["scorers"]:
-            ready = 1 if s["state"] == "ready" else 0
-            lines.append(
-                f'moderation_scorer_ready{{host="{s["host"]}",pid="{s["pid"]}",'
-                f'model="{s["model"]}",state="{s["state"]}"}} {ready}'
-            )
-    lines.append(f"moderation_redis_up {0 if status['queues'] is None else 1}")
-    return "\n".join(lines) + "\n"

@@ -19,13 +19,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from service.comments.text import strip_diacritics
+
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def strip_diacritics(word: str) -> str:
-    """``"Địt"`` -> ``"dit"``: lower case, marks removed, đ -> d."""
-    decomposed = unicodedata.normalize("NFD", word.lower().replace("đ", "d").replace("Đ", "d"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def words(text: str) -> list[str]:

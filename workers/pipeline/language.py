@@ -21,7 +21,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+from service.comments.text import URL
+
 _MENTION = re.compile(r"[@#]\w+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
@@ -109,15 +112,13 @@ class LanguageDetector:
         self.min_confidence = min_confidence
 
     @cached_property
-    def _identifier(self):  # type: ignore[no-untyped-def]
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
+    def _identifier(self) -> LanguageIdentifier:
         identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         identifier.set_languages(list(CANDIDATES))
         return identifier
 
     def detect(self, text: str) -> Language:
-        cleaned = _MENTION.sub(" ", _URL.sub(" ", text))
+        cleaned = _MENTION.sub(" ", URL.sub(" ", text))
         words = _WORD.findall(cleaned)
         if not words:
             return Language(None, 0.0, reliable=False, method="no_letters")

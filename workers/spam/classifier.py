@@ -52,6 +52,10 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 }
 
 # URLs: a scheme or "www." prefix, or a bare host with a common TLD ("bit.ly/xyz").
+# Not the shared service.comments.text.URL (other TLDs): this one is part of the
+# model's features, the packaged artifact was trained with it, and retraining must
+# reproduce that artifact exactly. Adopt the shared one with a retrain and a new
+# MODEL_FAMILY.
 _URL_RE = re.compile(
     r"(?:https?://|www\.)[^\s<>\"']+"
     r"|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
@@ -144,8 +148,9 @@ def scaled_log_odds(llr: float, n_known: int, length_norm: str) -> float:
     return llr
 
 
-def logit(p: float) -> float:
-    """log(p / (1 - p))."""
+def logit(p: float, eps: float = 1e-6) -> float:
+    """log(p / (1 - p)), with ``p`` clipped to [eps, 1 - eps] so 0 and 1 stay finite."""
+    p = min(max(p, eps), 1.0 - eps)
     return math.log(p / (1.0 - p))
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +22,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import redis
 
-_URL = re.compile(
-    r"(?i)\b(?:https?://[^\s<>\"']+|www\.[^\s<>\"']+|"
-    r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|xyz|top|vn|io|me|ly|co|tk|ru|shop|site|online|club|link)\b(?:/[^\s<>\"']*)?)"
-)
+from service.comments.text import URL, strip_diacritics
+from workers.spam.classifier import logit
+
 _EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
 # Vietnamese mobile/landline numbers (0xx xxx xxxx, +84 ...) and other long digit runs
 # broken by spaces, dots or dashes: 9 or more digits in all.
@@ -109,10 +106,10 @@ def _matches(domain: str, listed: Iterable[str]) -> bool:
 
 def text_signals(text: str, config: SpamConfig) -> dict[str, Any]:
     """Signals read from the text alone."""
-    urls = _URL.findall(text)
+    urls = URL.findall(text)
     domains = sorted({_domain(u) for u in urls} - {""})
     counted = [d for d in domains if not _matches(d, config.allow_domains)]
-    text_wo_urls = _URL.sub(" ", text)
+    text_wo_urls = URL.sub(" ", text)
     phones = [
         p
         for p in _PHONE.findall(_ISBN.sub(" ", text_wo_urls))
@@ -143,9 +140,7 @@ def text_signals(text: str, config: SpamConfig) -> dict[str, Any]:
 
 def skeleton(text: str) -> str:
     """The text with case, accents, digits, punctuation and spacing taken out."""
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    letters = (ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
-    return "".join(letters)
+    return "".join(ch for ch in strip_diacritics(text) if ch.isalpha())
 
 
 def _fingerprint(text: str) -> str:
@@ -199,12 +194,10 @@ def shingle_text(text: str) -> str:
     one message, so they are taken out rather than left to make the copies look unrelated.
     """
     # E-mail addresses first: their domain part would otherwise be taken for a link.
-    text = _URL.sub(" ", _EMAIL.sub(" ", text))
+    text = URL.sub(" ", _EMAIL.sub(" ", text))
     # NFKD rather than NFD: it also folds fullwidth and "mathematical bold" letters.
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("đ", "d"))
-    kept = "".join(
-        ch if ch.isalpha() else " " for ch in decomposed if not unicodedata.combining(ch)
-    )
+    folded = strip_diacritics(text, compatibility=True)
+    kept = "".join(ch if ch.isalpha() else " " for ch in folded)
     return " ".join(kept.split())
 
 
@@ -331,11 +324,6 @@ class BehaviourWindows:
 # --- combining ---------------------------------------------------------------------
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
 @dataclass(frozen=True)
 class SpamVerdict:
     probability: float
@@ -386,15 +374,10 @@ def combine(
     if new_author:
         add("new_author", True, w.new_author)
 
-    logit = _logit(classifier_probability) + sum(f["weight"] for f in fired.values())
-    probability = 1.0 / (1.0 + math.exp(-logit))
+    log_odds = logit(classifier_probability) + sum(f["weight"] for f in fired.values())
+    probability = 1.0 / (1.0 + math.exp(-log_odds))
     return SpamVerdict(round(probability, 4), round(classifier_probability, 4), fired)
 
 
 def parse_domains(values: Sequence[str]) -> frozenset[str]:
     return frozenset(v.strip().lower().removeprefix("www.") for v in values if v.strip())
-
-
-def epoch(ts: Any) -> float:
-    """Seconds since the epoch for a datetime (or now)."""
-    return ts.timestamp() if ts is not None else time.time()

@@ -1,0 +1,88 @@
+"""``/metrics``: the ops status as Prometheus gauges, and the process's own metrics.
+
+The figures are read from the shared state (database and Redis) on every scrape, by
+a custom collector, so every API process reports the same ones and nothing needs
+Prometheus's multiprocess mode; the process, platform and garbage-collector metrics
+are the library's standard collectors and describe the API process that answered.
+The library writes the exposition text, label escaping included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Metric,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+StatusReader = Callable[[], dict[str, Any]]
+
+
+def _families() -> dict[str, GaugeMetricFamily]:
+    return {
+        "comments": GaugeMetricFamily(
+            "moderation_comments", "Comments by status.", labels=["status"]
+        ),
+        "oldest": GaugeMetricFamily(
+            "moderation_oldest_pending_age_seconds", "Age of the oldest pending comment."
+        ),
+        "queues": GaugeMetricFamily(
+            "moderation_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
+        ),
+        "scorers": GaugeMetricFamily(
+            "moderation_scorer_ready",
+            "Toxicity worker processes by scorer state (1: ready).",
+            labels=["host", "pid", "model", "state"],
+        ),
+        "redis": GaugeMetricFamily(
+            "moderation_redis_up", "1 if this scrape could read Redis (queues, scorers)."
+        ),
+    }
+
+
+class StatusCollector:
+    """The ``/statusz`` figures (:func:`service.ops.status.collect`) as gauges, per scrape."""
+
+    def __init__(self, read_status: StatusReader) -> None:
+        self._read_status = read_status
+
+    def describe(self) -> Iterator[Metric]:
+        # the names, without reading anything: the registry checks them for clashes
+        yield from _families().values()
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._read_status()
+        family = _families()
+        for name, count in status["comments"].items():
+            family["comments"].add_metric([name], count)
+        family["oldest"].add_metric([], status["oldest_pending_age_s"])
+        yield family["comments"]
+        yield family["oldest"]
+        # Redis unreadable: no queue or scorer series rather than made-up zeros
+        if status["queues"] is not None:
+            for queue, length in status["queues"].items():
+                family["queues"].add_metric([queue], length)
+            yield family["queues"]
+        if status["scorers"] is not None:
+            for s in status["scorers"]:
+                labels = [str(s.get(k, "")) for k in ("host", "pid", "model", "state")]
+                family["scorers"].add_metric(labels, 1 if s.get("state") == "ready" else 0)
+            yield family["scorers"]
+        family["redis"].add_metric([], 0 if status["queues"] is None else 1)
+        yield family["redis"]
+
+
+def registry(read_status: StatusReader) -> CollectorRegistry:
+    """A registry of its own per app (the library's global one would refuse a second app)."""
+    metrics = CollectorRegistry()
+    metrics.register(StatusCollector(read_status))
+    ProcessCollector(registry=metrics)
+    PlatformCollector(registry=metrics)
+    GCCollector(registry=metrics)
+    return metrics
