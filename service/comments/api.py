@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 
 from service.app_context import db_session, dispatcher, settings, status_listeners
 from service.comments import services
+from service.comments.models import Status
 from service.comments.schemas import (
     CommentInSchema,
     CommentOutSchema,
@@ -115,7 +116,7 @@ class CommentReports(MethodView):
         comment = services.get_comment(session, comment_id)
         if comment is None:
             raise NotFound(f"No comment {comment_id}.", code="comment_not_found")
-        if comment.status == "rejected":
+        if comment.status == Status.REJECTED:
             raise Conflict("That comment was already removed.", code="comment_removed")
         report, created = moderation.report_comment(
             session,
