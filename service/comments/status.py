@@ -45,13 +45,22 @@ def change_status(
     expected state (someone else decided first) or did not match ``expected_version``.
     """
     from_statuses = [str(s) for s in from_statuses]
-    current = session.execute(
-        sa.select(Comment.status, Comment.version).where(Comment.id == comment_id)
-    ).first()
-    if current is None or current.status not in from_statuses:
-        return None
-    if expected_version is not None and current.version != expected_version:
-        return None
+    guard: list[sa.ColumnElement[bool]] = [Comment.id == comment_id]
+    if len(from_statuses) == 1 and expected_version is None:
+        # the pipeline's case (one comment after another in a batch): the UPDATE's own
+        # condition is the whole check, one round trip instead of two
+        from_status = from_statuses[0]
+        guard.append(Comment.status == from_status)
+    else:
+        current = session.execute(
+            sa.select(Comment.status, Comment.version).where(Comment.id == comment_id)
+        ).first()
+        if current is None or current.status not in from_statuses:
+            return None
+        if expected_version is not None and current.version != expected_version:
+            return None
+        from_status = current.status
+        guard += [Comment.status == current.status, Comment.version == current.version]
     now = utcnow()
     values: dict[str, Any] = {
         "status": to_status,
@@ -65,11 +74,7 @@ def change_status(
         values["reasons"] = reasons
     result = session.execute(
         sa.update(Comment)
-        .where(
-            Comment.id == comment_id,
-            Comment.status == current.status,
-            Comment.version == current.version,
-        )
+        .where(*guard)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -78,15 +83,15 @@ def change_status(
     entry = AuditEntry(
         comment_id=comment_id,
         actor=actor,
-        from_status=current.status,
+        from_status=from_status,
         to_status=to_status,
         reason_code=reason_code,
         note=note,
         details={"reasons": reasons} if reasons is not None else None,
         created_at=now,
     )
+    # written with the transaction's next flush: a batch's audit rows go in one INSERT
     session.add(entry)
-    session.flush()
     # the identity map may hold the comment: make the next read see the change
     cached = session.identity_map.get(session.identity_key(Comment, comment_id))
     if cached is not None:

@@ -166,9 +166,10 @@ def _apply(
     decision: Decision,
     fields: dict[str, Any],
 ) -> bool:
+    comment_id = comment.id  # read before the change expires the loaded comment
     entry = change_status(
         session,
-        comment.id,
+        comment_id,
         to_status=decision.status,
         actor=PIPELINE_ACTOR,
         reason_code=decision.reasons[0]["rule"],
@@ -177,14 +178,14 @@ def _apply(
         listeners=pipeline.listeners,
     )
     if entry is None:
-        log.info("comment %s was decided by someone else first; leaving it", comment.id)
+        log.info("comment %s was decided by someone else first; leaving it", comment_id)
         return False
     log.info(
         "comment %s %s (%s)",
-        comment.id,
+        comment_id,
         decision.status,
         ", ".join(r["rule"] for r in decision.reasons),
-        extra={"comment_id": str(comment.id), "status": decision.status},
+        extra={"comment_id": str(comment_id), "status": decision.status},
     )
     return True
 
@@ -323,9 +324,10 @@ class _Batch:
                 # per-label columns: the moderation queue filters and sorts on them
                 **{f"score_{label}": value for label, value in score.items() if label in LABELS},
             }
+        comment_id = str(comment.id)  # before the change expires the loaded comment
         if _apply(self.session, self.pipeline, comment, decision, fields):
             failed = skipped == "scorer_failed"
-            self.outcome[str(comment.id)] = "scorer_failed" if failed else decision.status
+            self.outcome[comment_id] = "scorer_failed" if failed else decision.status
 
 
 def score_and_decide(
