@@ -15,9 +15,11 @@ from flask import Flask
 
 import workers.webhooks.tasks  # noqa: F401 - registers the task
 from service import create_app
-from service.comments.models import Status
+from service.articles.models import Article
+from service.comments.models import Comment, Status
 from service.comments.status import PIPELINE_ACTOR, change_status
 from service.db import Session, utcnow, uuid7
+from service.moderation.models import AuditEntry
 from service.webhooks.models import EventState, WebhookEvent
 from service.webhooks.services import resend_lost_events
 from service.webhooks.signing import sign, verify
@@ -46,8 +48,22 @@ def hooked_app(db_url: str, redis_url: str, receiver: WebhookReceiver) -> Iterat
             webhook_retry_base_s=1,
         )
     )
+    started = utcnow()
     yield app
-    app.extensions["db"].dispose()
+    # these tests commit through their own engine, outside the rolled-back test
+    # transaction: remove what they wrote, or later test files count it
+    db = app.extensions["db"]
+    with db.session() as s:
+        made = s.execute(
+            sa.select(Comment.id, Comment.article_id).where(Comment.created_at >= started)
+        ).all()
+        ids = [comment_id for comment_id, _ in made]
+        s.execute(sa.delete(WebhookEvent).where(WebhookEvent.comment_id.in_(ids)))
+        s.execute(sa.delete(AuditEntry).where(AuditEntry.comment_id.in_(ids)))
+        s.execute(sa.delete(Comment).where(Comment.id.in_(ids)))
+        s.execute(sa.delete(Article).where(Article.id.in_({a for _, a in made})))
+        s.commit()
+    db.dispose()
 
 
 def test_signature_round_trip() -> None:
