@@ -373,6 +373,10 @@ def score_and_decide(
         )
         pipeline.dispatcher.after_commit(session, claim.released, task=SCORE_TOXICITY)
     comments = claim.comments
+    if not comments:
+        # the common case under load: this comment was claimed (or decided) in another
+        # task's batch. One query, nothing else: there is a message like this per comment
+        return {}
     # read now, not when the comments arrived: a ban in between still applies
     standings = author_standings(session, (c.author_id for c in comments))
     checkpoint()  # the claim is visible to other tasks; no lock is held while scoring
