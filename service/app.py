@@ -12,8 +12,13 @@ from flask import Flask, request
 from config import Settings
 from config.celery import celery_config
 from service import app_context, errors, logs
+from service.articles.api import blp as articles_blp
+from service.comments.api import blp as comments_blp
 from service.db import Database
 from service.dispatch import Dispatcher
+from service.moderation.api import blp as moderation_blp
+from service.ops.api import blp as ops_blp
+from service.policy.api import blp as policy_blp
 from service.schemas import ErrorEnvelopeSchema
 from service.webhooks.services import status_listeners
 
@@ -69,12 +74,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "an API token"}
     )
-    from service.articles.api import blp as articles_blp
-    from service.comments.api import blp as comments_blp
-    from service.moderation.api import blp as moderation_blp
-    from service.ops.api import blp as ops_blp
-    from service.policy.api import blp as policy_blp
-
     api.register_blueprint(comments_blp)
     api.register_blueprint(articles_blp)
     api.register_blueprint(moderation_blp)

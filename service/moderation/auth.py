@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from flask import g, request
 
+from service.app_context import db_session, settings
 from service.db import Session, utcnow
 from service.errors import Conflict, ServiceError
 from service.moderation.models import ApiToken
@@ -112,8 +113,6 @@ def require(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from service.app_context import db_session
-
             principal = authenticate(db_session(), request.headers.get("Authorization"))
             if not GRANTS[principal.role] & set(roles):
                 raise Forbidden(
@@ -138,8 +137,6 @@ def site_access(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from service.app_context import settings
-
         if settings().require_site_token:
             return protected(*args, **kwargs)
         return view(*args, **kwargs)

@@ -19,6 +19,7 @@ from service.comments.models import LABELS, Comment, Status, label_column
 from service.db import Session
 from service.errors import Invalid
 from service.moderation.models import AuditEntry, Report
+from service.policy.services import author_standing
 from service.schemas import encode_cursor
 
 SORTS = ("oldest", "newest", *(f"score:{label}" for label in (*LABELS, "spam")))
@@ -197,8 +198,6 @@ def comment_in_full(session: Session, comment: Comment, history: int = 5) -> dic
     audit = session.scalars(
         sa.select(AuditEntry).where(AuditEntry.comment_id == comment.id).order_by(AuditEntry.id)
     ).all()
-    from service.policy.services import author_standing
-
     return {
         "comment": comment,
         "author": {

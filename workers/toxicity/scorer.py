@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import SHIPPED_TOXICITY_MODEL
+from workers.toxicity import shipped
 from workers.toxicity.checkpoint import sha256_file
 from workers.toxicity.download import cache_env
 from workers.toxicity.shipped import ShippedModelError
@@ -169,8 +170,6 @@ class DetoxifyScorer:
 
     def _assemble_shipped(self) -> None:
         """Point this scorer at the shipped model, assembled once into the models folder."""
-        from workers.toxicity import shipped
-
         man = shipped.manifest(self.model_type)
         files = shipped.assemble(shipped.cache_dir(self.models_dir or "models"), self.model_type)
         self.checkpoint = str(files.checkpoint)
