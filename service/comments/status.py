@@ -45,12 +45,13 @@ def change_status(
     expected state (someone else decided first) or did not match ``expected_version``.
     """
     from_statuses = [str(s) for s in from_statuses]
-    guard: list[sa.ColumnElement[bool]] = [Comment.id == comment_id]
+    table = Comment.__table__
+    guard: list[sa.ColumnElement[bool]] = [table.c.id == comment_id]
     if len(from_statuses) == 1 and expected_version is None:
         # the pipeline's case (one comment after another in a batch): the UPDATE's own
         # condition is the whole check, one round trip instead of two
         from_status = from_statuses[0]
-        guard.append(Comment.status == from_status)
+        guard.append(table.c.status == from_status)
     else:
         current = session.execute(
             sa.select(Comment.status, Comment.version).where(Comment.id == comment_id)
@@ -60,11 +61,11 @@ def change_status(
         if expected_version is not None and current.version != expected_version:
             return None
         from_status = current.status
-        guard += [Comment.status == current.status, Comment.version == current.version]
+        guard += [table.c.status == current.status, table.c.version == current.version]
     now = utcnow()
     values: dict[str, Any] = {
         "status": to_status,
-        "version": Comment.version + 1,
+        "version": table.c.version + 1,
         "updated_at": now,
         "decided_at": now,
         "decided_by": actor,
@@ -72,12 +73,11 @@ def change_status(
     }
     if reasons is not None:
         values["reasons"] = reasons
-    result = session.execute(
-        sa.update(Comment)
-        .where(*guard)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    # A Core UPDATE of the table (the ORM's bulk-update layer costs more than the round
+    # trip), and no autoflush: audit rows already added wait for the commit, so a
+    # batch's go in one INSERT rather than one before each UPDATE.
+    with session.no_autoflush:
+        result = session.execute(sa.update(table).where(*guard).values(**values))
     if result.rowcount != 1:
         return None
     entry = AuditEntry(
