@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from celery import Celery
 
 from bench.corpus import comments as make_comments
-from config.settings import SHIPPED_TOXICITY_MODEL
+from config.settings import SHIPPED_TOXICITY_MODEL, Settings
 from service.db import Database
 from service.dispatch import SCORE_TOXICITY
 from service.moderation.auth import create_token
@@ -45,6 +45,8 @@ from workers.toxicity import shipped
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
 
 RESULTS = ROOT / "bench" / "results"
+#: the settings `make run` uses, recorded with each result
+DEFAULTS = Settings.from_env(environ={})
 #: an English comment the pipeline must score (not Vietnamese, not spam)
 WARM_UP = {"author_id": "warm", "body": "Thanks for the clear report on the council budget."}
 #: the same, for a restarted worker (another text and author: no duplicate for the spam stage)
@@ -418,8 +420,8 @@ class Bench:
                     s: sum(1 for r in rows if r.status == s)
                     for s in ("approved", "held", "rejected")
                 },
-                "batch_size": 128,
-                "batch_tokens": 1024,
+                "batch_size": DEFAULTS.toxicity_batch_size,
+                "batch_tokens": DEFAULTS.toxicity_batch_tokens,
             }
             result["drain"] = self._drain(stack, toxicity, ids)
             if model == "shipped":
@@ -439,8 +441,9 @@ class Bench:
         The pipeline measure shares 2 cores between the API, the cheap stages, the
         databases and the model. Here the warm toxicity worker has the machine: the
         comments it scored are put back to waiting (as the cheap stages leave them),
-        their messages sent in one go, and the time from the first send to the last
-        decision is what the claims, batching and decisions cost around the model.
+        one toxicity message sent, as the cheap stages' doorbell would, and the time from
+        that send to the last decision is what the claims, batching and decisions cost
+        around the model.
         """
         with self.engine.begin() as conn:
             scored = [
@@ -458,11 +461,12 @@ class Bench:
             ]
         sender = Celery(broker=stack.redis.url)
         logged = len(re.findall(r"scored \d+ comment\(s\)", toxicity.output()))
-        log(f"toxicity stage alone: {len(scored)} waiting comments, sent at once")
+        log(f"toxicity stage alone: {len(scored)} waiting comments, one message")
         with self.engine.connect() as conn:
             started = conn.execute(sa.text("SELECT now()")).scalar_one()
-        for comment_id in scored:
-            sender.send_task(SCORE_TOXICITY, args=[comment_id], queue="toxicity")
+        # one message, as the doorbell sends for a backlog (Dispatcher.ring): each task
+        # claims a full batch and rings for the next
+        sender.send_task(SCORE_TOXICITY, args=[scored[0]], queue="toxicity")
         rows = self._wait_decided(scored, 600)
         elapsed = (max(r.decided_at for r in rows) - started).total_seconds()
         batches = [

@@ -43,6 +43,10 @@ class Dispatcher:
     """Sends comment ids to pipeline tasks and keeps the dispatch marks."""
 
     MARK_PREFIX = "moderation:dispatched:"
+    #: set while a toxicity message is on its way that will claim whatever waits
+    DOORBELL = "moderation:toxicity-doorbell"
+    #: a doorbell whose message was lost stops silencing new comments after this long
+    DOORBELL_TTL_S = 30
 
     def __init__(
         self, celery: Celery, redis_client: redis.Redis, mark_ttl_s: int, breaker_s: float
@@ -62,6 +66,36 @@ class Dispatcher:
         ids = [str(i) for i in ids]
         if ids:
             session.after_commit(lambda: self.send(ids, task))
+
+    def ring_after_commit(self, session: Session, comment_id: uuid.UUID | str) -> None:
+        """Once ``session`` commits, make sure a toxicity task will claim ``comment_id``.
+
+        A toxicity task claims every comment waiting when it starts, so one message on
+        its way serves all the comments that arrive meanwhile: only the first of them
+        sends one (the *doorbell*, a Redis key with a TTL), and the task clears the key
+        as it starts, before it claims. A comment committed after that clearing rings
+        again; one committed before it is claimed by that task. Without this, each
+        comment of a batch would bring a message of its own that finds nothing to do.
+        """
+        session.after_commit(lambda: self.ring(str(comment_id)))
+
+    def ring(self, comment_id: str) -> None:
+        """Send a toxicity message for ``comment_id`` unless one is already on its way."""
+        try:
+            if not self.redis.set(self.DOORBELL, comment_id, nx=True, ex=self.DOORBELL_TTL_S):
+                self.mark([comment_id])  # served by the message already sent
+                return
+        except redis.RedisError as exc:
+            log.warning("doorbell unreadable (%s); sending a toxicity message anyway", exc)
+        if not self.send([comment_id], SCORE_TOXICITY):
+            self.answer()  # nothing went out: the next comment must ring again
+
+    def answer(self) -> None:
+        """Clear the doorbell (a toxicity task starting, before it claims)."""
+        try:
+            self.redis.delete(self.DOORBELL)
+        except redis.RedisError as exc:
+            log.warning("could not clear the doorbell: %s", exc)
 
     def send(
         self, ids: Sequence[str], task: str = PROCESS_COMMENT, countdown: float | None = None

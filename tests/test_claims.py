@@ -52,18 +52,21 @@ def test_a_claim_takes_its_comment_and_the_oldest_waiting(session: Session) -> N
 
 
 def test_claimed_comments_are_left_alone_by_other_tasks(session: Session) -> None:
-    comments = waiting(session, 4)
+    comments = waiting(session, 5)
     first = claim_for_scoring(session, comments[0].id, "task-a", limit=2, lease=LEASE)
     session.commit()
-    # the message of a comment in task-a's batch: nothing to do
-    assert (
-        claim_for_scoring(session, comments[1].id, "task-b", limit=10, lease=LEASE).comments == []
-    )
-    # a comment still free: claimed with the rest that is free, never task-a's
-    second = claim_for_scoring(session, comments[3].id, "task-b", limit=10, lease=LEASE)
+    # the message of a comment in task-a's batch takes what else waits, never task-a's
+    second = claim_for_scoring(session, comments[1].id, "task-b", limit=2, lease=LEASE)
     session.commit()
     assert ids(first.comments) == ids(comments[:2])
-    assert ids(second.comments) == ids(comments[2:])
+    assert ids(second.comments) == ids(comments[2:4])
+    # a comment still free comes first, then the oldest of the rest
+    third = claim_for_scoring(session, comments[4].id, "task-c", limit=10, lease=LEASE)
+    assert ids(third.comments) == [comments[4].id]
+    # and once everything is claimed, a message finds nothing to do
+    assert (
+        claim_for_scoring(session, comments[0].id, "task-d", limit=10, lease=LEASE).comments == []
+    )
 
 
 def test_decided_and_not_yet_queued_comments_are_never_claimed(session: Session) -> None:

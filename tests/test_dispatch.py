@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 import workers.pipeline.tasks  # noqa: F401 - registers the tasks on every Celery app
 from service import create_app
+from service.articles.models import Article
 from service.comments import services
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
@@ -102,6 +103,7 @@ def test_broker_down_then_sweeper_enqueues(db_url: str, private_redis: PrivateRe
     finally:
         with db.session() as s:
             s.execute(sa.delete(Comment).where(Comment.article.has(external_id="outage")))
+            s.execute(sa.delete(Article).where(Article.external_id == "outage"))
         api.extensions["db"].dispose()
         worker.extensions["db"].dispose()
 
@@ -125,6 +127,60 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
     sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
     assert sweep() == 1
     assert [t.args for t in queued(redis_db, "default")] == [[str(old.id)]]
+
+
+def test_the_doorbell_sends_one_toxicity_message_until_a_task_answers(
+    app: Flask, redis_db: redis.Redis
+) -> None:
+    dispatcher = app.extensions["dispatcher"]
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    dispatcher.ring(first)
+    dispatcher.ring(second)  # a message is on its way: it will claim this one too
+    assert [t.args for t in queued(redis_db, "toxicity")] == [[first]]
+    assert redis_db.exists(Dispatcher.MARK_PREFIX + second)  # the sweeper leaves it be
+    dispatcher.answer()  # that task starts, before it claims
+    dispatcher.ring(third)
+    assert [t.args for t in queued(redis_db, "toxicity")] == [[first], [third]]
+    assert redis_db.ttl(Dispatcher.DOORBELL) <= Dispatcher.DOORBELL_TTL_S
+
+
+def test_a_doorbell_that_cannot_be_read_still_sends(app: Flask, redis_db: redis.Redis) -> None:
+    dispatcher = app.extensions["dispatcher"]
+    real = dispatcher.redis
+
+    class Broken:
+        def set(self, *_: object, **__: object) -> None:
+            raise redis.ConnectionError("doorbell down")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    dispatcher.redis = Broken()
+    try:
+        dispatcher.ring("c1")
+        dispatcher.ring("c2")
+    finally:
+        dispatcher.redis = real
+    assert [t.args for t in queued(redis_db, "toxicity")] == [["c1"], ["c2"]]
+
+
+def test_sweeper_sends_a_task_for_comments_waiting_with_none_coming(
+    app: Flask, session: Session, redis_db: redis.Redis
+) -> None:
+    article = make_article(session)
+    long_ago = utcnow() - timedelta(hours=1)
+    oldest = make_comment(
+        session, article, status=Status.PENDING, created_at=long_ago, toxicity_queued_at=long_ago
+    )
+    make_comment(
+        session, article, status=Status.PENDING, created_at=long_ago, toxicity_queued_at=utcnow()
+    )
+    session.commit()
+    app.extensions["dispatcher"].mark([str(c) for c in session.scalars(sa.select(Comment.id))])
+    sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
+    sweep()
+    # one message: its task claims the oldest and whatever else waits
+    assert [t.args for t in queued(redis_db, "toxicity")] == [[str(oldest.id)]]
 
 
 def test_every_dispatched_task_name_exists_in_the_worker(app: Flask) -> None:

@@ -1,10 +1,11 @@
 """Claims on comments waiting for the model: who scores what, and for how long.
 
-A comment the cheap stages hand to the model gets ``toxicity_queued_at`` and one
-``score_toxicity`` message. The task that runs a message does not score that comment
-alone: it *claims* it together with the oldest other comments waiting (a batch, which
-is what a model wants), marking them with its task id and a lease. The other comments'
-own messages then find them claimed or decided and do nothing.
+A comment the cheap stages hand to the model gets ``toxicity_queued_at``, and a
+``score_toxicity`` message unless one is already on its way (``Dispatcher.ring``).
+The task that runs a message does not score that comment alone: it *claims* it
+together with the oldest other comments waiting (a batch, which is what a model
+wants), marking them with its task id and a lease. Any other message that finds its
+comment claimed or decided takes what else waits, or does nothing.
 
 Rules, in one place:
 
@@ -54,21 +55,22 @@ def _free(token: str, now: object) -> sa.ColumnElement[bool]:
 def claim_for_scoring(
     session: Session, comment_id: uuid.UUID, token: str, *, limit: int, lease: timedelta
 ) -> Claim:
-    """Claim ``comment_id`` and up to ``limit - 1`` other waiting comments for ``token``.
+    """Claim what waits for the model, for the task ``token`` sent for ``comment_id``.
 
-    Returns nothing to score when ``comment_id`` is decided, not waiting for the model,
-    or held by another live claim. The caller commits, so other tasks see the claim.
+    ``comment_id`` comes first if it is free; the rest are the oldest free comments
+    waiting, up to ``limit`` in all, even when ``comment_id`` itself was decided or
+    taken by another batch meanwhile: the comments that arrived while this task's
+    message was queued count on it (``Dispatcher.ring``). A comment claimed before is
+    claimed alone. The caller commits, so other tasks see the claim.
     """
     now = utcnow()
+    claim = Claim()
     row = session.execute(
         sa.select(Comment.toxicity_attempts, Comment.claimed_by).where(
             Comment.id == comment_id, _WAITING, _free(token, now)
         )
     ).first()
-    if row is None:
-        return Claim()
-    claim = Claim()
-    if row.claimed_by == token:
+    if row is not None and row.claimed_by == token:
         # This task ran before and died mid-batch (its message came back): the other
         # comments of that batch are released, each to be retried on its own.
         claim.released = [
@@ -81,8 +83,8 @@ def claim_for_scoring(
                 .execution_options(synchronize_session=False)
             )
         ]
-    ids = [comment_id]
-    if row.toxicity_attempts == 0 and limit > 1:
+    ids = [comment_id] if row is not None else []
+    if (row is None or row.toxicity_attempts == 0) and limit > len(ids):
         others = (
             sa.select(Comment.id)
             .where(
@@ -92,11 +94,13 @@ def claim_for_scoring(
                 Comment.claimed_until.is_(None),
             )
             .order_by(Comment.toxicity_queued_at, Comment.id)
-            .limit(limit - 1)
+            .limit(limit - len(ids))
         )
         if session.get_bind().dialect.name == "postgresql":
             others = others.with_for_update(skip_locked=True)
         ids += list(session.scalars(others))
+    if not ids:
+        return claim
     claimed = set(
         session.scalars(
             sa.update(Comment)
@@ -118,6 +122,21 @@ def claim_for_scoring(
         )
         claim.comments = sorted(comments, key=lambda c: (c.toxicity_queued_at, c.id))
     return claim
+
+
+def oldest_unclaimed(session: Session, grace: timedelta) -> str | None:
+    """The oldest comment waiting for the model longer than ``grace`` with no claim."""
+    found = session.scalar(
+        sa.select(Comment.id)
+        .where(
+            _WAITING,
+            Comment.claimed_until.is_(None),
+            Comment.toxicity_queued_at < utcnow() - grace,
+        )
+        .order_by(Comment.toxicity_queued_at, Comment.id)
+        .limit(1)
+    )
+    return str(found) if found is not None else None
 
 
 def release(session: Session, token: str) -> list[str]:

@@ -285,7 +285,7 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
 
     # from now on a toxicity task may claim it (service/comments/claims.py)
     if update_pending(session, comment.id, **stored, toxicity_queued_at=utcnow()):
-        pipeline.dispatcher.after_commit(session, [comment.id], task=SCORE_TOXICITY)
+        pipeline.dispatcher.ring_after_commit(session, comment.id)
         return "sent_to_toxicity"
     return "already_decided"
 
@@ -358,13 +358,14 @@ def score_and_decide(
         scorer: ToxicityScorer | None = get_scorer()
     except ScorerUnavailable as exc:
         scorer, unavailable = None, exc
-    claim = claim_for_scoring(
-        session,
-        uuid.UUID(comment_id),
-        token,
-        limit=pipeline.settings.toxicity_batch_size,
-        lease=lease,
-    )
+    # Cleared before claiming: a comment committed from now on rings for a new task,
+    # one committed before is in this claim (or waits for the next if this one is full).
+    pipeline.dispatcher.answer()
+    limit = pipeline.settings.toxicity_batch_size
+    claim = claim_for_scoring(session, uuid.UUID(comment_id), token, limit=limit, lease=lease)
+    if len(claim.comments) >= limit:
+        # full: more may be waiting, with nobody to ring for them
+        pipeline.dispatcher.ring_after_commit(session, claim.comments[-1].id)
     if claim.released:
         log.warning(
             "toxicity task %s ran before and died; %d comment(s) of its batch re-sent alone",
@@ -381,13 +382,13 @@ def score_and_decide(
     standings = author_standings(session, (c.author_id for c in comments))
     checkpoint()  # the claim is visible to other tasks; no lock is held while scoring
     batch = _Batch(session, pipeline, standings, dict.fromkeys(map(str, (c.id for c in comments))))
-    limit = pipeline.settings.toxicity_max_attempts
+    most = pipeline.settings.toxicity_max_attempts
     for comment in comments:
-        if comment.toxicity_attempts > limit:
+        if comment.toxicity_attempts > most:
             # Claimed again and again without an answer (the scorer crashes on it, or its
             # process keeps dying): a person decides instead of an endless loop.
             batch.decide(comment, skipped="scorer_failed")
-    comments = [c for c in comments if c.toxicity_attempts <= limit]
+    comments = [c for c in comments if c.toxicity_attempts <= most]
     if comments and scorer is None:
         log.error(
             "toxicity scorer unavailable, holding %d comment(s): %s", len(comments), unavailable

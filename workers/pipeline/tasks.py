@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from service.comments.claims import release_expired
+from service.comments.claims import oldest_unclaimed, release_expired
 from service.comments.services import stale_pending_ids
 from service.dispatch import SCORE_TOXICITY
 from service.webhooks.services import resend_lost_events
@@ -46,6 +46,12 @@ def sweep_pending(self: AppTask) -> int:
         self.session.commit()
         dispatcher.send(expired, SCORE_TOXICITY)
         log.warning("sweeper re-sent %d comment(s) whose scoring claim expired", len(expired))
+    # comments waiting for the model with no task coming (a doorbell message was lost):
+    # one message takes the oldest and whatever else waits
+    waiting = oldest_unclaimed(self.session, timedelta(seconds=settings.sweeper_grace_s))
+    if waiting is not None:
+        dispatcher.send([waiting], SCORE_TOXICITY)
+        log.warning("sweeper found comments waiting for the model with no task; sent one")
     # webhook events whose delivery message was lost, likewise
     resend_lost_events(
         self.session,

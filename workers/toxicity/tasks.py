@@ -1,12 +1,13 @@
-"""The toxicity task: one message per comment, scored in batches the task claims.
+"""The toxicity task: it claims the comments waiting for the model and scores them.
 
 A plain Celery task with the stock delivery rules (late acks, requeue when its process
 dies, time limits, events, retries): no batching library. Its body claims the comment
 it was sent for together with the oldest others waiting for the model
-(:mod:`service.comments.claims`), scores them in one batch and decides each. Under load
-the waiting comments pile up while a batch is scored, so the next claim takes them all:
-batches grow with the load and need no timer. The messages of comments another task
-already claimed or decided do nothing.
+(:mod:`service.comments.claims`), scores them in one batch and decides each. A comment
+sends a message only when none is on its way (``Dispatcher.ring``); under load the
+waiting comments pile up while a batch is scored, so the next claim takes them all:
+batches grow with the load and need no timer. A message whose comment was claimed or
+decided meanwhile takes whatever else waits, or does nothing.
 
 When a batch fails:
 
