@@ -252,43 +252,45 @@ class Bench:
         }
 
     def ingest(self) -> dict[str, Any]:
+        """The API's POST against two baselines, each under the same gunicorn settings.
+
+        ``bare``: Flask parsing the JSON, nothing stored (the framework's ceiling).
+        ``durable``: plain WSGI, one psycopg INSERT and COMMIT, one Redis push (the least
+        work that keeps a comment safe: the honest limit, bench/durable_app.py).
+        """
         self.reset()
         workers = str(2 * (os.cpu_count() or 1))  # gunicorn config's default
         connections = 2 * int(workers)
         stack = self.stack("ingest")
         try:
-            api = stack.start(
-                "api",
-                [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "service:create_app()"],
-                MODERATION_API_PORT=str(port := free_port()),
-                WEB_CONCURRENCY=workers,
+            api, url = self._gunicorn(stack, "api", "service:create_app()", workers, "/healthz")
+            bare, bare_url = self._gunicorn(
+                stack, "bare", "bench.bare_app:create_app()", workers, "/nothing"
             )
-            wait_for(lambda: _up(f"http://127.0.0.1:{port}/healthz"), 60, what="the API")
-            bare_port = free_port()
-            bare = stack.start(
-                "bare",
-                [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "bench.bare_app:create_app()"],
-                MODERATION_API_PORT=str(bare_port),
-                WEB_CONCURRENCY=workers,
+            durable, durable_url = self._gunicorn(
+                stack, "durable", "bench.durable_app:create_app()", workers, "/nothing"
             )
-            wait_for(lambda: _up(f"http://127.0.0.1:{bare_port}/nothing"), 60, what="bare app")
             seconds = self.plan.ingest_seconds
-            log(f"ingest: wrk {seconds}s x2, {connections} connections, {workers} gunicorn workers")
-            # warm both up, then measure back to back
-            self._wrk(f"http://127.0.0.1:{port}", 2, connections)
-            self._wrk(f"http://127.0.0.1:{bare_port}", 2, connections)
-            ours = self._wrk(f"http://127.0.0.1:{port}", seconds, connections)
-            baseline = self._wrk(f"http://127.0.0.1:{bare_port}", seconds, connections)
+            log(f"ingest: wrk {seconds}s x3, {connections} connections, {workers} gunicorn workers")
+            # warm all three up, then measure back to back
+            for target in (url, bare_url, durable_url):
+                self._wrk(target, 2, connections)
+            ours = self._wrk(url, seconds, connections)
+            baseline = self._wrk(bare_url, seconds, connections)
+            floor = self._wrk(durable_url, seconds, connections)
             api_workers = children(api.proc.pid)
             memory = max(peak_mb(p) for p in api_workers)
             torch_loaded = any(maps_torch(p) for p in [api.proc.pid, *api_workers])
             with self.engine.connect() as conn:
                 stored = conn.execute(sa.text("SELECT count(*) FROM comments")).scalar_one()
             bare.stop()
+            durable.stop()
             return {
                 "api": ours,
                 "bare": baseline,
+                "durable": floor,
                 "ratio": round(ours["per_s"] / baseline["per_s"], 3),
+                "ratio_durable": round(ours["per_s"] / floor["per_s"], 3),
                 "gunicorn_workers": int(workers),
                 "connections": connections,
                 "stored": stored,
@@ -297,6 +299,22 @@ class Bench:
             }
         finally:
             stack.stop()
+
+    @staticmethod
+    def _gunicorn(
+        stack: Stack, name: str, app: str, workers: str, probe: str
+    ) -> tuple[Process, str]:
+        """``app`` under gunicorn with the API's config and ``workers`` workers, once it answers."""
+        port = free_port()
+        process = stack.start(
+            name,
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", app],
+            MODERATION_API_PORT=str(port),
+            WEB_CONCURRENCY=workers,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(url + probe), 60, what=name)
+        return process, url
 
     # --- 3. the pipeline -------------------------------------------------------------
     def _post_all(self, url: str, items: list[dict[str, Any]], article: str) -> list[str]:
@@ -712,6 +730,22 @@ def int8_row(label: str, m: dict[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+def durable_rows(i: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The ingest row against the minimal durable endpoint (absent from older results)."""
+    if "durable" not in i:
+        return []
+    return [
+        (
+            "Ingest: ratio to a minimal durable endpoint (psycopg INSERT+COMMIT, Redis push)",
+            f"{i['api']['per_s']:.0f} / {i['durable']['per_s']:.0f} = "
+            f"**{i['ratio_durable']:.2f}x** (durable p50 / p99 {i['durable']['p50_ms']:.1f} / "
+            f"{i['durable']['p99_ms']:.1f} ms)",
+            ">= 0.8x",
+            ok(i["ratio_durable"] >= 0.8),
+        )
+    ]
+
+
 def table(r: dict[str, Any]) -> str:
     m, i, p, e, q = r["model"], r["ingest"], r["pipeline"], r["e2e"], r["queue"]
     shipped = r.get("shipped")  # absent from results written before it was measured
@@ -723,6 +757,7 @@ def table(r: dict[str, Any]) -> str:
             ">= 0.5x",
             ok(i["ratio"] >= 0.5),
         ),
+        *durable_rows(i),
         (
             "Ingest: p50 / p99 latency at that rate",
             f"{i['api']['p50_ms']:.1f} / {i['api']['p99_ms']:.1f} ms "

@@ -43,7 +43,7 @@ class ArticleResource(MethodView):
         return article
 
     @site_access
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleOutSchema)
     @blp.doc(security=[{}, {"bearerAuth": []}])
     def put(self, changes: dict[str, Any], article_id: str) -> Any:
@@ -55,7 +55,7 @@ class ArticleResource(MethodView):
 class ModeratedArticle(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleOutSchema)
     @blp.doc(**SECURED)
     def put(self, changes: dict[str, Any], article_id: str) -> Any:

@@ -58,7 +58,7 @@ SITE_TOKEN = {
 @blp.route("/articles/<article_id>/comments")
 class ArticleComments(MethodView):
     @site_access
-    @blp.arguments(CommentInSchema)
+    @blp.arguments(CommentInSchema())
     @blp.response(202, CommentOutSchema, headers={"Location": {"description": "the comment's URL"}})
     @blp.doc(parameters=[IDEMPOTENCY_HEADER], **SITE_TOKEN)
     def post(self, data: dict[str, Any], article_id: str) -> Any:
@@ -77,7 +77,7 @@ class ArticleComments(MethodView):
         base = settings().public_url.rstrip("/")
         return comment, 202, {"Location": f"{base}{location}" if base else location}
 
-    @blp.arguments(ListCommentsArgs, location="query")
+    @blp.arguments(ListCommentsArgs(), location="query")
     @blp.response(200, ThreadPageSchema)
     def get(self, args: dict[str, Any], article_id: str) -> Any:
         """List an article's approved comments, oldest first, replies under their threads."""
@@ -104,7 +104,7 @@ class CommentResource(MethodView):
 @blp.route("/comments/<uuid:comment_id>/reports")
 class CommentReports(MethodView):
     @site_access
-    @blp.arguments(ReportInSchema)
+    @blp.arguments(ReportInSchema())
     @blp.response(201, ReportSchema)
     @blp.doc(**SITE_TOKEN)
     def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:

@@ -46,7 +46,7 @@ def _comment(comment_id: uuid.UUID) -> Comment:
 class Queue(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
-    @blp.arguments(QueueArgsSchema, location="query")
+    @blp.arguments(QueueArgsSchema(), location="query")
     @blp.response(200, QueuePageSchema)
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any]) -> Any:
@@ -84,7 +84,7 @@ class ModeratedComment(MethodView):
 class Decision(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
-    @blp.arguments(DecisionSchema)
+    @blp.arguments(DecisionSchema())
     @blp.response(200, FullCommentSchema)
     @blp.doc(**SECURED)
     def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:
@@ -119,7 +119,7 @@ class Decision(MethodView):
 class BulkDecision(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
-    @blp.arguments(BulkDecisionSchema)
+    @blp.arguments(BulkDecisionSchema())
     @blp.response(200, BulkOutSchema)
     @blp.doc(**SECURED)
     def post(self, data: dict[str, Any]) -> Any:

@@ -32,7 +32,7 @@ blp = Blueprint(
 class Author(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
-    @blp.arguments(StandingInSchema)
+    @blp.arguments(StandingInSchema())
     @blp.response(200, StandingOutSchema)
     @blp.doc(**SECURED)
     def put(self, data: dict[str, Any], author_id: str) -> Any:
@@ -65,7 +65,7 @@ class Words(MethodView):
         """The site-wide word lists: banned (reject) and suspect (hold)."""
         return db_session().scalars(sa.select(WordRule).order_by(WordRule.phrase)).all()
 
-    @blp.arguments(WordInSchema)
+    @blp.arguments(WordInSchema())
     @blp.response(201, WordOutSchema)
     @blp.doc(**SECURED)
     def post(self, data: dict[str, Any]) -> Any:
