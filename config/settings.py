@@ -154,11 +154,10 @@ class Settings:
         "once, the less padding; each model call is committed as soon as it is scored).",
     )
     toxicity_batch_tokens: int = _setting(
-        512,
+        1024,
         "Padded tokens per model call: a claimed batch, sorted by length, is cut into calls "
         "of at most this many tokens (comments x longest), so one long comment does not pad "
-        "thirty short ones (measured for the shipped model: bench/README.md; 1024 suits "
-        "bert-base-sized models).",
+        "thirty short ones (measured: bench/README.md).",
     )
     toxicity_max_attempts: int = _setting(
         5, "Claims of one comment by a toxicity task before it is held as `scorer_failed`."
