@@ -487,9 +487,14 @@ class Bench:
         sender.send_task(SCORE_TOXICITY, args=[scored[0]], queue="toxicity")
         rows = self._wait_decided(scored, 600)
         elapsed = (max(r.decided_at for r in rows) - started).total_seconds()
-        batches = [
-            int(n) for n in re.findall(r"scored (\d+) comment\(s\)", toxicity.output())[logged:]
-        ]
+        timed = [
+            (int(n), float(t), float(d or 0))
+            for n, t, d in re.findall(
+                r"scored (\d+) comment\(s\) in ([\d.]+) s(?: \(deciding ([\d.]+) s\))?",
+                toxicity.output(),
+            )
+        ][logged:]
+        batches = [n for n, _, _ in timed]
         return {
             "comments": len(scored),
             "scored": sum(1 for r in rows if r.scored),
@@ -497,6 +502,11 @@ class Bench:
             "scored_per_s": round(sum(1 for r in rows if r.scored) / elapsed, 2),
             "batches": len(batches),
             "mean_batch": round(statistics.mean(batches), 1) if batches else 0,
+            # seconds spent scoring and deciding, out of elapsed_s: the rest is claims,
+            # commits and the hand-over from one task to the next
+            "scoring_s": round(sum(t for _, t, _ in timed), 2),
+            "deciding_s": round(sum(d for _, _, d in timed), 2),
+            "batch_log": timed,
         }
 
     # --- 4. end-to-end latency at a steady rate ---------------------------------------
