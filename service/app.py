@@ -11,7 +11,7 @@ from flask import Flask, request
 
 from config import Settings
 from config.celery import celery_config
-from service import app_context, errors, logs
+from service import app_context, errors, guards, logs
 from service.articles.api import blp as articles_blp
 from service.comments.api import blp as comments_blp
 from service.db import Database
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app_context.init_app(app)
     logs.init_app(app)
     _require_json_bodies(app)
+    guards.init_app(app)
 
     api = Api(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
     api.spec.components.security_scheme(

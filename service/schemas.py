@@ -88,9 +88,10 @@ class NormalizedText(fields.String):
         return text
 
 
-#: identifiers the site chooses (article ids, author ids)
-SITE_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:~@+-]{1,200}$")
-SITE_ID_HELP = "Use 1 to 200 letters, digits or . _ : ~ @ + -"
+#: identifiers the site chooses (article ids, author ids): safe in a URL path and a log
+#: line, and never only dots
+SITE_ID_PATTERN = re.compile(r"^(?!\.+$)[A-Za-z0-9._:~@+-]{1,200}$")
+SITE_ID_HELP = "Use 1 to 200 letters, digits or . _ : ~ @ + - (not only dots)"
 SITE_ID = validate.Regexp(SITE_ID_PATTERN, error=SITE_ID_HELP)
 
 
