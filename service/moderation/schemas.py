@@ -145,8 +145,10 @@ class _DecisionFields(InputSchema):
 
 
 class DecisionSchema(_DecisionFields):
+    # strict: a JSON 1.5 is refused, not read as version 1
     version = fields.Integer(
         required=True,
+        strict=True,
         validate=validate.Range(min=1),
         metadata={"description": "the version you saw; a stale one gets 409"},
     )
@@ -154,7 +156,7 @@ class DecisionSchema(_DecisionFields):
 
 class BulkItemSchema(InputSchema):
     comment_id = fields.UUID(required=True)
-    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
 class BulkDecisionSchema(_DecisionFields):
