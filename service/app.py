@@ -97,11 +97,16 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
 def _require_json_bodies(app: Flask) -> None:
     @app.before_request
     def _check_content_type() -> None:
-        if (
-            request.method in {"POST", "PUT", "PATCH"}
-            and (request.content_length or request.headers.get("Transfer-Encoding"))
-            and not request.is_json
-        ):
+        if request.method not in {"POST", "PUT", "PATCH"}:
+            return
+        if not (request.content_length or request.headers.get("Transfer-Encoding")):
+            # every write of this API takes a body: none at all is a mistake, not "{}"
+            errors.abort(
+                400,
+                "Send a JSON body with Content-Type: application/json.",
+                code="body_required",
+            )
+        if not request.is_json:
             errors.abort(
                 415,
                 "Send the body as JSON with Content-Type: application/json.",

@@ -147,6 +147,17 @@ CASES: list[tuple[str, str, str, Any, bool, int, str, str | None]] = [
         "validation_failed",
         None,
     ),
+    ("PUT with no body", "PUT", "/v1/articles/a2", None, True, 400, "body_required", None),
+    (
+        "POST with no body",
+        "POST",
+        "/v1/articles/a1/comments",
+        None,
+        False,
+        400,
+        "body_required",
+        None,
+    ),
     (
         "word rule id beyond the integer range",
         "DELETE",
