@@ -25,7 +25,8 @@ install: $(STAMP) ## create .venv and install everything (torch CPU first)
 run: export MODERATION_LOG_FORMAT ?= text
 run: install ## migrate the database and start API, workers, beat and Flower
 	@mkdir -p $(MODERATION_DATA_DIR)
-	@test -s $(MODERATION_DATA_DIR)/flower-auth || echo "admin:$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MODERATION_DATA_DIR)/flower-auth
+	@test -s $(MODERATION_DATA_DIR)/flower-auth || (umask 077; echo "admin:$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MODERATION_DATA_DIR)/flower-auth)
+	@chmod 600 $(MODERATION_DATA_DIR)/flower-auth  # a password: readable by its owner only
 	$(BIN)/moderation migrate
 	$(BIN)/moderation prepare-model
 	@export MODERATION_FLOWER_BASIC_AUTH=$${MODERATION_FLOWER_BASIC_AUTH:-$$(cat $(MODERATION_DATA_DIR)/flower-auth)}; \
