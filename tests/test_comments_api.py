@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from service.articles.models import Article
 from service.comments.models import Comment, Status
 from service.db import Session
+from service.moderation.auth import create_token
 from tests.factories import at, make_article, make_comment
 
 GOOD = {"author_id": "u1", "author_name": "Lan", "body": "Bài viết hay quá!"}
@@ -59,7 +60,31 @@ def test_submit_stores_pending_and_answers_202_with_location(
 
     again = client.get(response.headers["Location"])
     assert again.status_code == 200
-    assert again.get_json() == data
+    # the public sees a comment's status, and its text only once it is approved
+    assert again.get_json() == {**data, "body": None}
+    # the site's backend, showing the author their own comment, sees it whole
+    site = create_token(session, "site-author-view", "site")
+    session.commit()
+    whole = client.get(response.headers["Location"], headers={"Authorization": f"Bearer {site}"})
+    assert whole.get_json() == data
+
+
+@pytest.mark.parametrize("status", [Status.HELD, Status.REJECTED, Status.APPROVED])
+def test_the_text_of_a_comment_not_approved_is_not_public(
+    client: FlaskClient, session: Session, status: Status
+) -> None:
+    comment = make_comment(session, make_article(session), status=status, body="Removed text")
+    moderator = create_token(session, f"mod-{status}", "moderator")
+    session.commit()
+    public = client.get(f"/v1/comments/{comment.id}").get_json()
+    assert public["status"] == status
+    assert public["body"] == ("Removed text" if status == Status.APPROVED else None)
+    seen = client.get(
+        f"/v1/comments/{comment.id}", headers={"Authorization": f"Bearer {moderator}"}
+    )
+    assert seen.get_json()["body"] == "Removed text"
+    forged = client.get(f"/v1/comments/{comment.id}", headers={"Authorization": "Bearer cmt_x"})
+    assert forged.status_code == 401
 
 
 def test_first_comment_registers_the_article_with_given_details(

@@ -21,7 +21,7 @@ from service.comments.schemas import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.moderation import services as moderation
-from service.moderation.auth import site_access
+from service.moderation.auth import GRANTS, authenticate, site_access
 from service.moderation.schemas import ReportInSchema, ReportSchema
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
@@ -94,11 +94,40 @@ class ArticleComments(MethodView):
 class CommentResource(MethodView):
     @blp.response(200, CommentOutSchema)
     def get(self, comment_id: uuid.UUID) -> Any:
-        """Read one comment and its status (the author's view)."""
-        comment = services.get_comment(db_session(), comment_id)
+        """Read one comment and its status.
+
+        Anyone may read a comment's status; the text of one that is not approved (held,
+        rejected, or not yet decided) only with a `site` token (the site's backend,
+        showing an author their own comment) or a moderator's.
+        """
+        session = db_session()
+        comment = services.get_comment(session, comment_id)
         if comment is None:
             raise NotFound(f"No comment {comment_id}.", code="comment_not_found")
-        return comment
+        trusted = _trusted(session)  # a token sent is checked, whatever the comment
+        if comment.status == Status.APPROVED or trusted:
+            return comment
+        return _Withheld(comment)
+
+
+def _trusted(session: Any) -> bool:
+    """The caller sent a valid token of the site or of a moderator (a bad one is 401)."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return False
+    return bool(GRANTS[authenticate(session, header).role] & {"site", "moderator"})
+
+
+class _Withheld:
+    """A comment as the public sees it before approval: everything but its text."""
+
+    body = None
+
+    def __init__(self, comment: Any) -> None:
+        self._comment = comment
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._comment, name)
 
 
 @blp.route("/comments/<uuid:comment_id>/reports")

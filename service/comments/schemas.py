@@ -48,7 +48,14 @@ class CommentOutSchema(ma.Schema):
     parent_id = fields.UUID(dump_only=True)
     author_id = fields.String(dump_only=True)
     author_name = fields.String(dump_only=True)
-    body = fields.String(dump_only=True)
+    body = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "null on GET for a comment not approved, unless the caller sends "
+            "a site or moderator token"
+        },
+    )
     status = fields.String(
         dump_only=True,
         metadata={"description": "pending, approved, held (waiting for a moderator) or rejected"},
