@@ -219,8 +219,8 @@ class Settings:
     )
     require_site_token: bool = _setting(
         False,
-        "Require a `site` (or `admin`) bearer token to submit comments, register articles and "
-        "report comments. Turn on in production (docker-compose does).",
+        "Require a `site` (or `admin`) bearer token to submit and report comments. Turn on in "
+        "production (docker-compose does). Setting an article's policy needs a token always.",
     )
     spam_model_dir: str = _setting(
         "", "Folder of a retrained spam model (`moderation retrain-spam`); empty: the packaged one."

@@ -69,6 +69,15 @@ def test_submit_stores_pending_and_answers_202_with_location(
     assert whole.get_json() == data
 
 
+def test_article_policy_always_needs_a_token(client: FlaskClient, session: Session) -> None:
+    """Even with REQUIRE_SITE_TOKEN off (the local default, as here): no one may close an
+    article's comments or lift its pre-moderation without a site or moderator token."""
+    response = client.put("/v1/articles/open-1", json={"comments_open": False})
+    assert_error(response, 401, "unauthorized")
+    assert count(session, Article) == 0
+    assert client.get("/v1/articles/open-1").status_code == 404
+
+
 @pytest.mark.parametrize("status", [Status.HELD, Status.REJECTED, Status.APPROVED])
 def test_the_text_of_a_comment_not_approved_is_not_public(
     client: FlaskClient, session: Session, status: Status
@@ -210,7 +219,10 @@ def test_reply_to_a_missing_or_removed_comment_is_refused(
 
 
 def test_closed_article_refuses_new_comments(client: FlaskClient, session: Session) -> None:
-    assert client.put("/v1/articles/a1", json={"comments_open": False}).status_code == 200
+    site = create_token(session, "site-closes", "site")
+    session.commit()
+    closing = {"json": {"comments_open": False}, "headers": {"Authorization": f"Bearer {site}"}}
+    assert client.put("/v1/articles/a1", **closing).status_code == 200
     error = assert_error(post(client), 409, "article_closed")
     assert "closed" in error["message"]
     assert count(session, Comment) == 0

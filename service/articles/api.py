@@ -2,8 +2,9 @@
 
 Setting an article's policy has two routes, one per caller, and this module is the one
 place that says who may call each: the site's backend on ``PUT /v1/articles/{id}`` (a
-site token when REQUIRE_SITE_TOKEN is on, like every call of the site), moderators on
-``PUT /v1/moderation/articles/{id}``. Both take the same body and run the same service.
+site or moderator token, always: unlike reading and submitting comments, it is never
+open), moderators on ``PUT /v1/moderation/articles/{id}``. Both take the same body and
+run the same service.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from service.articles import services
 from service.articles.models import Article
 from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.errors import NotFound
-from service.moderation.auth import SECURED, require, site_access
+from service.moderation.auth import SECURED, require
 
 blp = Blueprint(
     "articles", __name__, url_prefix="/v1", description="Articles and their comment policy"
@@ -42,10 +43,12 @@ class ArticleResource(MethodView):
             raise NotFound(f"No article {article_id!r} is registered.", code="article_not_found")
         return article
 
-    @site_access
+    # Always a token, even when REQUIRE_SITE_TOKEN is off: whoever can call this can
+    # undo pre-moderation or close an article's comments.
+    @require("site", "moderator")
     @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleOutSchema)
-    @blp.doc(security=[{}, {"bearerAuth": []}])
+    @blp.doc(**SECURED)
     def put(self, changes: dict[str, Any], article_id: str) -> Any:
         """Register an article or update its policy (fields left out keep their value)."""
         return _set_policy(changes, article_id)
