@@ -24,6 +24,7 @@ from tests.helpers import queued
 from workers.pipeline.decision import decide
 from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
+from workers.toxicity.tasks import LEASE
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def score(
         get_scorer,
         session.commit,
         token=token or f"task-{uuid.uuid4()}",
+        lease=LEASE,
     )
 
 

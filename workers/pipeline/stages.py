@@ -59,9 +59,6 @@ from workers.toxicity.scorer import (
 
 log = logging.getLogger(__name__)
 
-#: how long a claim holds its comments: longer than the toxicity task's hard time limit
-DEFAULT_LEASE = timedelta(seconds=210)
-
 
 @dataclass
 class Pipeline:
@@ -338,7 +335,7 @@ def score_and_decide(
     checkpoint: Callable[[], None],
     *,
     token: str,
-    lease: timedelta = DEFAULT_LEASE,
+    lease: timedelta,
 ) -> dict[str, str]:
     """Claim ``comment_id`` with the other comments waiting for the model, score, decide.
 
