@@ -101,6 +101,15 @@ def peak_mb(pid: int) -> float:
     return round(int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024, 1)  # type: ignore[union-attr]
 
 
+#: the toxicity worker's line per batch (workers/pipeline/stages.py)
+BATCH_LINE = re.compile(r"scored (\d+) comment\(s\) in ([\d.]+) s(?: \(deciding ([\d.]+) s\))?")
+
+
+def batch_log(output: str) -> list[tuple[int, float, float]]:
+    """(comments, seconds, of which deciding) for each batch a toxicity worker logged."""
+    return [(int(n), float(t), float(d or 0)) for n, t, d in BATCH_LINE.findall(output)]
+
+
 def children(pid: int) -> list[int]:
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -411,12 +420,8 @@ class Bench:
             elapsed = (end - start).total_seconds()
             scored = sum(1 for r in rows if r.scored)
             child = children(toxicity.proc.pid)
-            batches = [
-                (int(n), float(s))
-                for n, s in re.findall(
-                    r"scored (\d+) comment\(s\) in ([\d.]+) s", toxicity.output()
-                )
-            ][1:]  # the warm-up's batch includes loading the model
+            # the warm-up's batch includes loading the model
+            batches = [(n, s) for n, s, _ in batch_log(toxicity.output())][1:]
             result = {
                 "model": model,
                 "loaded": cold["model"],
@@ -478,7 +483,7 @@ class Bench:
                 )
             ]
         sender = Celery(broker=stack.redis.url)
-        logged = len(re.findall(r"scored \d+ comment\(s\)", toxicity.output()))
+        logged = len(batch_log(toxicity.output()))
         log(f"toxicity stage alone: {len(scored)} waiting comments, one message")
         with self.engine.connect() as conn:
             started = conn.execute(sa.text("SELECT now()")).scalar_one()
@@ -487,13 +492,7 @@ class Bench:
         sender.send_task(SCORE_TOXICITY, args=[scored[0]], queue="toxicity")
         rows = self._wait_decided(scored, 600)
         elapsed = (max(r.decided_at for r in rows) - started).total_seconds()
-        timed = [
-            (int(n), float(t), float(d or 0))
-            for n, t, d in re.findall(
-                r"scored (\d+) comment\(s\) in ([\d.]+) s(?: \(deciding ([\d.]+) s\))?",
-                toxicity.output(),
-            )
-        ][logged:]
+        timed = batch_log(toxicity.output())[logged:]
         batches = [n for n, _, _ in timed]
         return {
             "comments": len(scored),
