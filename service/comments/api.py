@@ -21,7 +21,7 @@ from service.comments.schemas import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.moderation import services as moderation
-from service.moderation.auth import GRANTS, authenticate, site_access
+from service.moderation.auth import authenticate, grants, site_access
 from service.moderation.schemas import ReportInSchema, ReportSchema
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
@@ -115,7 +115,7 @@ def _trusted(session: Any) -> bool:
     header = request.headers.get("Authorization")
     if not header:
         return False
-    return bool(GRANTS[authenticate(session, header).role] & {"site", "moderator"})
+    return grants(authenticate(session, header), "site", "moderator")
 
 
 class _Withheld:

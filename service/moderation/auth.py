@@ -107,6 +107,11 @@ def authenticate(session: Session, header: str | None) -> Principal:
     return Principal(row.name, row.role)
 
 
+def grants(principal: Principal, *roles: str) -> bool:
+    """Whether ``principal``'s role grants one of ``roles`` (an admin's grants them all)."""
+    return bool(GRANTS[principal.role] & set(roles))
+
+
 def require(*roles: str) -> Callable[[F], F]:
     """Let a view run only for a token whose role grants one of ``roles``."""
 
@@ -114,7 +119,7 @@ def require(*roles: str) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = authenticate(db_session(), request.headers.get("Authorization"))
-            if not GRANTS[principal.role] & set(roles):
+            if not grants(principal, *roles):
                 raise Forbidden(
                     f"This needs the {' or '.join(roles)} role; your token has {principal.role}."
                 )
