@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 
+from config import gunicorn_errors
+
 bind = os.environ.get(
     "MODERATION_API_BIND", f"0.0.0.0:{os.environ.get('MODERATION_API_PORT', '8000')}"
 )
@@ -17,5 +19,10 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("MODERATION_LOG_LEVEL", "info").lower()
-# request size is enforced by the app (MAX_REQUEST_BYTES) with a JSON error
+# Request size is enforced by the app (MAX_REQUEST_BYTES) with a JSON error; what
+# gunicorn refuses itself (request line over 8190 bytes, more than 100 headers or one
+# over 8190 bytes, a bare CR or a malformed header) is answered in the same JSON shape.
 limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+gunicorn_errors.install()

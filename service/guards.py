@@ -8,13 +8,16 @@
   on the site) follows one rule everywhere: :data:`service.schemas.SITE_ID_PATTERN`.
 - **Integer path ids** outside the database's integer range identify nothing: 404.
 - **JSON nesting.** A body nested too deeply to parse is a bad body (400), not a crash.
+- **Body size.** A chunked body (no ``Content-Length``) larger than ``MAX_REQUEST_BYTES``
+  is refused with 413 like a declared one, not cut short into "invalid JSON".
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Flask, request
@@ -85,5 +88,34 @@ def check_request() -> None:
         raise Invalid(f"The request is invalid. {named}", details=problems)
 
 
+class BoundedChunkedBody:
+    """WSGI middleware: give a chunked request the length of what it sent, up to a bound.
+
+    Werkzeug limits an undeclared body to ``MAX_CONTENT_LENGTH`` by reading that much and
+    stopping, so a 10 MB chunked upload reached the views as a truncated (invalid) JSON
+    body: 400 instead of 413. Reading one byte past the bound here and declaring what
+    was read makes werkzeug's own ``Content-Length`` check answer 413, in our error
+    shape, for chunked and declared bodies alike; the rest of the upload is never read.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        # only where the server ends the stream at the last chunk (gunicorn, werkzeug)
+        if chunked and not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read(self.max_bytes + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            # werkzeug ignores Content-Length beside "chunked"; the body is plain now
+            del environ["HTTP_TRANSFER_ENCODING"]
+        return self.app(environ, start_response)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(check_request)
+    max_bytes = app.config.get("MAX_CONTENT_LENGTH")
+    if max_bytes:
+        app.wsgi_app = BoundedChunkedBody(app.wsgi_app, max_bytes)  # type: ignore[method-assign]
