@@ -222,6 +222,11 @@ class Settings:
         "Require a `site` (or `admin`) bearer token to submit and report comments. Turn on in "
         "production (docker-compose does). Setting an article's policy needs a token always.",
     )
+    ops_endpoints_open: bool = _setting(
+        False,
+        "Serve `/statusz` and `/metrics` without a token. Off: they need an `ops` (or "
+        "`admin`) token. Turn on only where the API is reachable from a private network alone.",
+    )
     spam_model_dir: str = _setting(
         "", "Folder of a retrained spam model (`moderation retrain-spam`); empty: the packaged one."
     )

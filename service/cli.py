@@ -88,7 +88,7 @@ def _database() -> Database:
 
 @main.command("create-token")
 @click.option("--name", required=True, help="Who or what holds it: a moderator, the site.")
-@click.option("--role", type=click.Choice(["moderator", "admin", "site"]), required=True)
+@click.option("--role", type=click.Choice(auth.ROLES), required=True)
 def create_token(name: str, role: str) -> None:
     """Create an API token; it is printed once and only its hash is stored."""
     db = _database()

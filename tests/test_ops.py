@@ -18,6 +18,7 @@ from service import create_app
 from service.comments.models import Status
 from service.db import Session, utcnow
 from service.logs import JsonFormatter, current_request_id, redact
+from service.moderation.auth import create_token
 from service.ops.status import SCORER_STATUS_PREFIX
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
@@ -136,9 +137,17 @@ def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient) -> No
     assert "POST" in response.headers["Allow"]
 
 
-def scrape(client: FlaskClient) -> dict[str, Metric]:
+@pytest.fixture
+def ops(session: Session) -> dict[str, str]:
+    """Headers with an ``ops`` token, what a Prometheus scrape config sends."""
+    token = create_token(session, "prometheus", "ops")
+    session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def scrape(client: FlaskClient, headers: dict[str, str] | None = None) -> dict[str, Metric]:
     """``/metrics`` parsed by the Prometheus client's own parser, by family name."""
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=headers)
     assert response.status_code == 200
     assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
     families = text_string_to_metric_families(response.get_data(as_text=True))
@@ -150,7 +159,7 @@ def values(family: Metric, label: str) -> dict[str, float]:
 
 
 def test_metrics_report_comments_queues_and_scorers(
-    client: FlaskClient, session: Session, redis_db: redis.Redis
+    client: FlaskClient, session: Session, redis_db: redis.Redis, ops: dict[str, str]
 ) -> None:
     article = make_article(session)
     for status, count in ((Status.PENDING, 2), (Status.HELD, 1), (Status.APPROVED, 3)):
@@ -165,7 +174,7 @@ def test_metrics_report_comments_queues_and_scorers(
         status = {"state": state, "model": "minilm-toxic-en", "host": odd_host, "pid": pid}
         redis_db.set(f"{SCORER_STATUS_PREFIX}{odd_host}:{pid}", json.dumps(status))
 
-    metrics = scrape(client)
+    metrics = scrape(client, ops)
 
     assert values(metrics["moderation_comments"], "status") == {
         "pending": 2.0,
@@ -189,14 +198,19 @@ def test_metrics_report_comments_queues_and_scorers(
     assert metrics["process_resident_memory_bytes"].samples[0].value > 0
     assert metrics["python_info"].samples[0].labels["implementation"]
     # /statusz reads the same figures
-    body = client.get("/statusz").get_json()
+    body = client.get("/statusz", headers=ops).get_json()
     assert body["comments"] == {"pending": 2, "approved": 3, "held": 1, "rejected": 0}
     assert body["queues"] == {DEFAULT_QUEUE: 3, TOXICITY_QUEUE: 1}
 
 
 def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None:
     app = create_app(
-        make_settings(db_url, f"redis://127.0.0.1:{free_port()}/0", enqueue_timeout_s=0.3)
+        make_settings(
+            db_url,
+            f"redis://127.0.0.1:{free_port()}/0",
+            enqueue_timeout_s=0.3,
+            ops_endpoints_open=True,
+        )
     )
     metrics = scrape(app.test_client())
     assert metrics["moderation_redis_up"].samples[0].value == 0.0
@@ -206,7 +220,37 @@ def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None
     app.extensions["db"].dispose()
 
 
-def test_metrics_speak_openmetrics_when_asked(client: FlaskClient) -> None:
-    response = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+def test_metrics_speak_openmetrics_when_asked(client: FlaskClient, ops: dict[str, str]) -> None:
+    response = client.get("/metrics", headers={**ops, "Accept": "application/openmetrics-text"})
     assert response.content_type.startswith("application/openmetrics-text; version=1.0.0")
     assert response.get_data(as_text=True).endswith("# EOF\n")
+
+
+@pytest.mark.parametrize("path", ["/statusz", "/metrics"])
+def test_status_and_metrics_need_an_ops_or_admin_token(
+    client: FlaskClient, session: Session, path: str
+) -> None:
+    tokens = {
+        role: create_token(session, f"{role}-{path}", role)
+        for role in ("ops", "admin", "moderator", "site")
+    }
+    session.commit()
+    anonymous = client.get(path)
+    assert anonymous.status_code == 401
+    assert anonymous.get_json()["error"]["code"] == "unauthorized"
+    assert "host" not in anonymous.get_data(as_text=True)
+    for role, expected in (("ops", 200), ("admin", 200), ("moderator", 403), ("site", 403)):
+        response = client.get(path, headers={"Authorization": f"Bearer {tokens[role]}"})
+        assert response.status_code == expected, role
+    # the load balancer's probes stay open
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/statusz", "/metrics"])
+def test_ops_endpoints_open_serves_them_without_a_token(
+    db_url: str, redis_url: str, path: str
+) -> None:
+    app = create_app(make_settings(db_url, redis_url, ops_endpoints_open=True))
+    assert app.test_client().get(path).status_code == 200
+    app.extensions["db"].dispose()

@@ -2,7 +2,8 @@
 
 Roles: ``moderator`` (the review queue, decisions, bans, article policy), ``admin``
 (everything, plus word lists), ``site`` (the site's backend: submitting comments,
-registering articles, reader reports, when ``REQUIRE_SITE_TOKEN`` is on). A missing or
+registering articles, reader reports, when ``REQUIRE_SITE_TOKEN`` is on), ``ops`` (a
+monitor: ``/statusz`` and ``/metrics`` unless ``OPS_ENDPOINTS_OPEN``). A missing or
 unknown token is ``401``; a valid token without the role is ``403``.
 """
 
@@ -23,9 +24,14 @@ from service.db import Session, utcnow
 from service.errors import Conflict, ServiceError
 from service.moderation.models import ApiToken
 
-ROLES = ("moderator", "admin", "site")
+ROLES = ("moderator", "admin", "site", "ops")
 #: what each role may act as
-GRANTS = {"admin": {"admin", "moderator", "site"}, "moderator": {"moderator"}, "site": {"site"}}
+GRANTS = {
+    "admin": {"admin", "moderator", "site", "ops"},
+    "moderator": {"moderator"},
+    "site": {"site"},
+    "ops": {"ops"},
+}
 TOKEN_PREFIX = "cmt_"
 #: ``@blp.doc(**SECURED)``: the OpenAPI document shows the view needs a bearer token
 SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
@@ -132,18 +138,29 @@ def require(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
+def open_unless(protected: Callable[[], bool], *roles: str) -> Callable[[F], F]:
+    """``require(*roles)`` while ``protected()`` is true (read per request); open otherwise."""
+
+    def decorator(view: F) -> F:
+        guarded = require(*roles)(view)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if protected():
+                return guarded(*args, **kwargs)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
 def current_principal() -> Principal:
     return g.principal  # type: ignore[no-any-return]
 
 
-def site_access(view: F) -> F:
-    """``require("site")`` when REQUIRE_SITE_TOKEN is on; open otherwise."""
-    protected = require("site")(view)
+#: ``require("site")`` when REQUIRE_SITE_TOKEN is on; open otherwise
+site_access = open_unless(lambda: settings().require_site_token, "site")
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if settings().require_site_token:
-            return protected(*args, **kwargs)
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+#: ``require("ops")`` (or admin) unless OPS_ENDPOINTS_OPEN is on
+ops_access = open_unless(lambda: not settings().ops_endpoints_open, "ops")

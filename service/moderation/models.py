@@ -84,4 +84,6 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (sa.CheckConstraint("role IN ('moderator', 'admin', 'site')", name="role"),)
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('moderator', 'admin', 'site', 'ops')", name="role"),
+    )

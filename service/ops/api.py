@@ -14,6 +14,7 @@ from prometheus_client.exposition import choose_encoder
 
 from service.app_context import db_session, redis_client
 from service.errors import error_response
+from service.moderation.auth import ops_access
 from service.ops import metrics as ops_metrics
 from service.ops import status as ops_status
 
@@ -62,12 +63,18 @@ def readyz() -> Any:
 
 
 @blp.get("/statusz")
+@ops_access
 def statusz() -> Any:
-    """Comment counts, queue depths, the oldest pending comment, each scorer's state."""
+    """Comment counts, queue depths, the oldest pending comment, each scorer's state.
+
+    Needs an ``ops`` or ``admin`` token unless OPS_ENDPOINTS_OPEN: it names hosts and
+    pids and how busy the service is, which is nobody else's business.
+    """
     return jsonify(ops_status.collect(db_session(), redis_client()))
 
 
 @blp.get("/metrics")
+@ops_access
 def metrics() -> Any:
     """The same as Prometheus gauges, with the process's own metrics (text or OpenMetrics)."""
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
