@@ -36,12 +36,18 @@ INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\
 ESSENTIAL_OPTIONS = {"-A", "-Q", "-n", "-c"}
 
 
-def procfile() -> dict[str, str]:
+#: every `make run` process runs under the restart loop; compose has Docker restart it
+RESPAWN = "python -m config.respawn "
+
+
+def procfile(*, raw: bool = False) -> dict[str, str]:
+    """The Procfile's commands by process name, without the restart loop unless ``raw``."""
     entries = {}
     for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
+            command = command.strip()
+            entries[name.strip()] = command if raw else command.removeprefix(RESPAWN)
     return entries
 
 
@@ -235,6 +241,11 @@ def test_command_matches_procfile(name: str) -> None:
     assert not missing, f"{name}: options of the Procfile line missing: {missing}"
     for key in ESSENTIAL_OPTIONS & set(expected_opts):
         assert opts[key] == expected_opts[key], f"{name}: {key} {opts[key]!r}"
+
+
+def test_every_make_run_process_restarts_when_it_dies() -> None:
+    # compose has the Docker daemon's restart policy (checked above); make run has this
+    assert all(command.startswith(RESPAWN) for command in procfile(raw=True).values())
 
 
 def test_procfile_lines_are_the_expected_processes() -> None:
