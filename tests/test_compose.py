@@ -386,3 +386,11 @@ def test_image_ships_the_assembled_default_model() -> None:
     assert users and users[-1] < prepare[0]
     env = COMPOSE["x-app-env"]
     assert env["MODERATION_TOXICITY_MODEL"] == "${MODERATION_TOXICITY_MODEL:-minilm-toxic-en}"
+
+
+def test_production_needs_tokens_where_the_local_default_is_open() -> None:
+    # compose is the production-like stack: comments only through the site's backend,
+    # and /statusz and /metrics behind their token (README, Security)
+    env = {k: expand(v) for k, v in COMPOSE["x-app-env"].items()}
+    assert env["MODERATION_REQUIRE_SITE_TOKEN"] == "true"
+    assert env.get("MODERATION_OPS_ENDPOINTS_OPEN", "false") == "false"
