@@ -228,8 +228,8 @@ class Settings:
     report_rate_per_ip: str = _setting(
         "60/hour",
         "Reports accepted from one IP (the body's `client_ip` when a site token is required, "
-        "else the caller's address), as `limits` strings (`N/minute`, `;` between several). "
-        "Empty: none. Over it: 429.",
+        "none if it is absent; else the caller's address), as `limits` strings (`N/minute`, "
+        "`;` between several). Empty: no limit. Over it: 429.",
         parse=str.strip,
     )
     report_rate_per_reporter: str = _setting(

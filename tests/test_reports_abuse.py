@@ -198,6 +198,10 @@ def test_with_a_site_token_the_readers_ip_is_limited_not_the_sites(
         assert again.status_code == 201
         refused = report(client, comment, "r10", headers=site, json={"client_ip": "203.0.113.1"})
         assert error(refused, 429, "rate_limited")["details"]["limit"] == "ip"
+        # a site that sends no client_ip is not throttled as one reader (the per-reader
+        # limit still holds)
+        for i in range(3):
+            assert report(client, comment, f"no-ip-{i}", headers=site).status_code == 201
     # without a required token the body's IP is not trusted: the caller's address counts
     with configured(app, **limits):
         for i in range(2):

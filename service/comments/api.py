@@ -192,24 +192,20 @@ class CommentReports(MethodView):
 def _limit_reports(data: dict[str, Any]) -> None:
     """429 when the reader's IP or the reader is over REPORT_RATE_PER_IP / _PER_REPORTER.
 
-    The IP is the reader's as the site saw it (the body's ``client_ip``) when the call
-    carries a required site token; otherwise the caller's own address, since an open
-    endpoint's callers could name any IP they liked.
+    With a required site token the IP is the reader's as the site saw it (the body's
+    ``client_ip``); a site that sends none gets no per-IP limit, since its own address
+    would put every reader in one bucket. Without one it is the caller's own address:
+    callers of an open endpoint could name any IP they liked.
     """
     config = settings()
-    trusted = g.get("principal") is not None
-    ip = str(data["client_ip"]) if trusted and data.get("client_ip") else request.remote_addr
-    checks = (
-        ("ip", rate_limits(config.report_rate_per_ip), ip or "unknown", "this address"),
-        (
-            "reporter",
-            rate_limits(config.report_rate_per_reporter),
-            data["reporter_id"],
-            "this reader",
-        ),
-    )
+    checks = []
+    if g.get("principal") is None:
+        checks.append(("ip", config.report_rate_per_ip, request.remote_addr or "", "this address"))
+    elif data.get("client_ip"):
+        checks.append(("ip", config.report_rate_per_ip, str(data["client_ip"]), "this address"))
+    checks.append(("reporter", config.report_rate_per_reporter, data["reporter_id"], "this reader"))
     for name, limits, identity, who in checks:
-        retry_after = rate_limiter().hit(limits, "report", name, identity)
+        retry_after = rate_limiter().hit(rate_limits(limits), "report", name, identity)
         if retry_after is not None:
             raise RateLimited(
                 f"Too many reports from {who}; retry in {retry_after} s.",
