@@ -39,13 +39,15 @@ INSERT INTO comments (
     status, language, spam_score, score_toxicity, score_severe_toxicity, score_obscene,
     score_threat, score_insult, score_identity_attack, score_sexual_explicit,
     toxicity_queued_at, toxicity_attempts, claimed_by, claimed_until, report_count,
-    idempotency_key, request_hash, created_at, updated_at, decided_at, decided_by, version
+    counted_report_count, idempotency_scope, idempotency_key, request_hash, created_at,
+    updated_at, decided_at, decided_by, version
 ) VALUES (
     %s, %s, NULL, %s, %s, %s, %s, %s, %s,
     'pending', NULL, NULL, NULL, NULL, NULL,
     NULL, NULL, NULL, NULL,
     NULL, 0, NULL, NULL, 0,
-    NULL, NULL, %s, %s, NULL, NULL, 1
+    0, NULL, NULL, NULL, %s,
+    %s, NULL, NULL, 1
 )
 """
 _REGISTER_ARTICLE = """

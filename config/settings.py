@@ -7,11 +7,14 @@ that the README carries; a test checks that the two agree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from limits import RateLimitItem, parse_many
 
 PREFIX = "MODERATION_"
 
@@ -56,6 +59,12 @@ def parse_bands(raw: str) -> dict[str, tuple[float, float]]:
             raise SettingsError(f"{label}: need 0 <= low <= high <= 1, got {low}:{high}")
         bands[label.strip()] = (low, high)
     return bands
+
+
+@functools.cache
+def rate_limits(raw: str) -> tuple[RateLimitItem, ...]:
+    """``20/hour;100/day`` as the ``limits`` library's items (empty: none)."""
+    return tuple(parse_many(raw)) if raw.strip() else ()
 
 
 def parse_list(raw: str) -> tuple[str, ...]:
@@ -206,7 +215,27 @@ class Settings:
         5.0, "Seconds the review queue's per-status counts are cached (0: count every time)."
     )
     report_threshold: int = _setting(
-        3, "Reader reports that send an approved comment back to review."
+        3,
+        "Reports from different readers with standing (REPORTER_MIN_AGE_S) that send an "
+        "approved comment back to review.",
+    )
+    reporter_min_age_s: int = _setting(
+        86400,
+        "A reader's reports count toward REPORT_THRESHOLD once their earliest approved "
+        "comment or earliest report is at least this old, and they are not banned or "
+        "`always_review`. 0: every reader counts. Other reports are kept for moderators.",
+    )
+    report_rate_per_ip: str = _setting(
+        "60/hour",
+        "Reports accepted from one IP (the body's `client_ip` when a site token is required, "
+        "none if it is absent; else the caller's address), as `limits` strings (`N/minute`, "
+        "`;` between several). Empty: no limit. Over it: 429.",
+        parse=str.strip,
+    )
+    report_rate_per_reporter: str = _setting(
+        "20/hour",
+        "Reports accepted from one `reporter_id`, as REPORT_RATE_PER_IP. Empty: none.",
+        parse=str.strip,
     )
     webhook_url: str = _setting("", "Site endpoint for comment status events; empty: none sent.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header.")
@@ -281,6 +310,13 @@ class Settings:
             raise SettingsError("LOG_FORMAT must be json or text")
         if self.toxicity_batch_size < 1:
             raise SettingsError("TOXICITY_BATCH_SIZE must be at least 1")
+        for name in ("report_rate_per_ip", "report_rate_per_reporter"):
+            try:
+                rate_limits(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{name.upper()}: {exc} (e.g. 20/hour;100/day)") from exc
+        if self.reporter_min_age_s < 0:
+            raise SettingsError("REPORTER_MIN_AGE_S must be 0 or more")
         if not self.toxicity_checkpoint and self.toxicity_model not in TOXICITY_MODELS:
             raise SettingsError(
                 f"TOXICITY_MODEL must be one of {', '.join(TOXICITY_MODELS)} "

@@ -19,6 +19,7 @@ from service.dispatch import Dispatcher
 from service.moderation.api import blp as moderation_blp
 from service.ops.api import blp as ops_blp
 from service.policy.api import blp as policy_blp
+from service.ratelimit import RateLimiter
 from service.schemas import ErrorEnvelopeSchema
 from service.webhooks.services import status_listeners
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     celery = celery_init_app(app, settings)
     app.extensions["db"] = db
     app.extensions["redis"] = redis_client
+    app.extensions["rate_limiter"] = RateLimiter(redis_client, settings.redis_url)
     dispatcher = Dispatcher(
         celery, redis_client, settings.dispatch_mark_ttl_s, settings.enqueue_breaker_s
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from service.comments.status import StatusListener
     from service.db import Database, Session
     from service.dispatch import Dispatcher
+    from service.ratelimit import RateLimiter
 
 
 def settings() -> Settings:
@@ -45,6 +46,10 @@ def status_listeners() -> list[StatusListener]:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def rate_limiter() -> RateLimiter:
+    return current_app.extensions["rate_limiter"]
 
 
 def init_app(app: Flask) -> None:

@@ -52,3 +52,12 @@ def make_comment(
 def at(seconds: float) -> datetime:
     """A fixed point in time, ``seconds`` after an arbitrary origin (for ordering)."""
     return datetime(2026, 1, 1, tzinfo=utcnow().tzinfo) + timedelta(seconds=seconds)
+
+
+def known_reader(
+    session: Session, article: Article, reader_id: str, age: timedelta = timedelta(days=2)
+) -> Comment:
+    """Give ``reader_id`` standing as a reporter: an approved comment of theirs, ``age`` old."""
+    return make_comment(
+        session, article, author_id=reader_id, status=Status.APPROVED, created_at=utcnow() - age
+    )

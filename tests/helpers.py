@@ -32,15 +32,15 @@ PG_ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def migrated_pg_database(prefix: str) -> Iterator[str]:
-    """A PostgreSQL database of its own, migrated to head, dropped afterwards."""
+def migrated_pg_database(prefix: str, revision: str = "head") -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated to ``revision``, dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        upgrade(url, revision)
         yield url
     finally:
         with admin.connect() as conn:

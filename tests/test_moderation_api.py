@@ -16,7 +16,7 @@ from service.moderation.auth import create_token, revoke_token
 from service.moderation.models import AuditEntry, Report, SpamLabel
 from service.moderation.queue import CountsCache, QueueFilters
 from service.policy.models import AuthorStanding, WordRule
-from tests.factories import at, make_article, make_comment
+from tests.factories import at, known_reader, make_article, make_comment
 
 
 @pytest.fixture
@@ -454,7 +454,12 @@ def test_reports_send_an_approved_comment_back_to_review_at_the_threshold(
     app: Flask, client: FlaskClient, session: Session, tokens: dict[str, str]
 ) -> None:
     threshold = app.config["SETTINGS"].report_threshold
-    comment = make_comment(session, make_article(session), status=Status.APPROVED)
+    article = make_article(session)
+    comment = make_comment(session, article, status=Status.APPROVED)
+    # readers the site has known for a while: their reports count (test_reports_abuse.py
+    # has the ones that do not)
+    for reader in [*(f"reader-{i}" for i in range(threshold - 1)), "reader-last", "reader-new"]:
+        known_reader(session, article, reader)
     session.commit()
     for i in range(threshold - 1):
         assert report(client, comment, f"reader-{i}").status_code == 201

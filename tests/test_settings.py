@@ -47,6 +47,9 @@ def test_environment_overrides_with_types() -> None:
         ("TOXICITY_BANDS", "toxicity", "label=low:high"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
         ("TOXICITY_MODEL", "gpt", "TOXICITY_MODEL"),
+        ("REPORT_RATE_PER_IP", "lots", "REPORT_RATE_PER_IP"),
+        ("REPORT_RATE_PER_REPORTER", "20/fortnight", "REPORT_RATE_PER_REPORTER"),
+        ("REPORTER_MIN_AGE_S", "-1", "REPORTER_MIN_AGE_S"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, fragment: str) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from flask import request, url_for
+from flask import g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.app_context import db_session, dispatcher, settings, status_listeners
+from config.settings import rate_limits
+from service.app_context import db_session, dispatcher, rate_limiter, settings, status_listeners
 from service.comments import services
 from service.comments.models import Status
 from service.comments.schemas import (
@@ -23,6 +25,7 @@ from service.errors import Conflict, Invalid, NotFound
 from service.moderation import services as moderation
 from service.moderation.auth import authenticate, grants, site_access
 from service.moderation.schemas import ReportInSchema, ReportSchema
+from service.ratelimit import RateLimited
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
 
@@ -33,7 +36,9 @@ IDEMPOTENCY_HEADER = {
     "required": False,
     "schema": {"type": "string", "maxLength": 200},
     "description": "A retried POST with the same key returns the original comment "
-    "instead of storing a duplicate.",
+    "instead of storing a duplicate. Keys belong to their caller: the site token's name "
+    "when one is required, else the article; the same key from another caller is "
+    "another comment.",
 }
 
 
@@ -47,6 +52,14 @@ def _idempotency_key() -> str | None:
             details={"Idempotency-Key": ["1 to 200 printable ASCII characters."]},
         )
     return key
+
+
+def _idempotency_scope(article_id: str) -> str:
+    """Whose keys a request's key is among: the site token's, else the article's."""
+    principal = g.get("principal")  # set by site_access when a token is required
+    if principal is not None:
+        return services.token_scope(principal.name)
+    return services.article_scope(article_id)
 
 
 SITE_TOKEN = {
@@ -69,7 +82,12 @@ class ArticleComments(MethodView):
         """
         session = db_session()
         submission = services.submit_comment(
-            session, dispatcher(), article_id, data, _idempotency_key()
+            session,
+            dispatcher(),
+            article_id,
+            data,
+            _idempotency_key(),
+            _idempotency_scope(article_id),
         )
         session.commit()
         comment = submission.comment
@@ -139,8 +157,12 @@ class CommentReports(MethodView):
     def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:
         """A reader reports a comment; enough reports send an approved comment back to review.
 
-        One report per reader per comment: a second one gets 409.
+        One report per reader per comment: a second one gets 409. Reports are rate
+        limited per IP and per reader (429 with Retry-After). Only readers with standing
+        count toward the threshold (MODERATION_REPORTER_MIN_AGE_S); every report is kept
+        for moderators.
         """
+        _limit_reports(data)
         session = db_session()
         comment = services.get_comment(session, comment_id)
         if comment is None:
@@ -154,6 +176,7 @@ class CommentReports(MethodView):
             reason=data["reason"],
             note=data["note"],
             threshold=settings().report_threshold,
+            reporter_min_age=timedelta(seconds=settings().reporter_min_age_s),
             listeners=status_listeners(),
         )
         if not created:
@@ -164,3 +187,28 @@ class CommentReports(MethodView):
             )
         session.commit()
         return report
+
+
+def _limit_reports(data: dict[str, Any]) -> None:
+    """429 when the reader's IP or the reader is over REPORT_RATE_PER_IP / _PER_REPORTER.
+
+    With a required site token the IP is the reader's as the site saw it (the body's
+    ``client_ip``); a site that sends none gets no per-IP limit, since its own address
+    would put every reader in one bucket. Without one it is the caller's own address:
+    callers of an open endpoint could name any IP they liked.
+    """
+    config = settings()
+    checks = []
+    if g.get("principal") is None:
+        checks.append(("ip", config.report_rate_per_ip, request.remote_addr or "", "this address"))
+    elif data.get("client_ip"):
+        checks.append(("ip", config.report_rate_per_ip, str(data["client_ip"]), "this address"))
+    checks.append(("reporter", config.report_rate_per_reporter, data["reporter_id"], "this reader"))
+    for name, limits, identity, who in checks:
+        retry_after = rate_limiter().hit(rate_limits(limits), "report", name, identity)
+        if retry_after is not None:
+            raise RateLimited(
+                f"Too many reports from {who}; retry in {retry_after} s.",
+                retry_after_s=retry_after,
+                details={"limit": name, "retry_after_s": retry_after},
+            )

@@ -76,8 +76,15 @@ class Comment(Base):
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
     claimed_until: Mapped[datetime | None] = mapped_column()
 
+    #: reader reports since the last moderator decision (all of them, shown to moderators)
     report_count: Mapped[int] = mapped_column(default=0, server_default="0")
-    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    #: of those, the reports REPORT_THRESHOLD counts: from reporters with standing
+    #: (service/moderation/services.py, ``reporter_has_standing``)
+    counted_report_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: whose key ``idempotency_key`` is: ``token:<name>`` for a caller with a site token,
+    #: else ``article:<external id>``. Keys are unique per scope, never across callers.
+    idempotency_scope: Mapped[str | None] = mapped_column(sa.String(220))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
     #: hash of the request an idempotency key was first used with
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
@@ -93,6 +100,7 @@ class Comment(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'approved', 'held', 'rejected')", name="status"),
+        sa.UniqueConstraint("idempotency_scope", "idempotency_key"),
         # the article's public list: approved top-level comments, oldest first
         sa.Index("ix_comments_article_status_created", "article_id", "status", "created_at", "id"),
         sa.Index("ix_comments_root_status_created", "root_id", "status", "created_at"),

@@ -32,17 +32,29 @@ def _request_hash(article_id: str, data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _by_idempotency_key(session: Session, key: str) -> Comment | None:
-    return session.scalars(sa.select(Comment).where(Comment.idempotency_key == key)).first()
+def article_scope(article_external_id: str) -> str:
+    """The idempotency scope of a caller known only by the article it posts to."""
+    return f"article:{article_external_id}"
+
+
+def token_scope(token_name: str) -> str:
+    """The idempotency scope of a caller with an API token (the site's backend)."""
+    return f"token:{token_name}"
+
+
+def _by_idempotency_key(session: Session, scope: str, key: str) -> Comment | None:
+    return session.scalars(
+        sa.select(Comment).where(Comment.idempotency_scope == scope, Comment.idempotency_key == key)
+    ).first()
 
 
 def _replayed(existing: Comment, request_hash: str) -> Submission:
     if existing.request_hash != request_hash:
+        # Nothing about the earlier comment is told: only its caller knows it.
         raise Invalid(
             "This Idempotency-Key was already used for a different comment; "
             "use a new key for a new comment.",
             code="idempotency_key_reused",
-            details={"comment_id": str(existing.id)},
         )
     return Submission(existing, created=False)
 
@@ -53,15 +65,19 @@ def submit_comment(
     article_external_id: str,
     data: dict[str, Any],
     idempotency_key: str | None = None,
+    idempotency_scope: str | None = None,
 ) -> Submission:
     """Store a new comment ``pending`` and send it to the pipeline after commit.
 
-    The caller commits. Nothing is written when a check fails.
+    ``idempotency_key`` is looked up within ``idempotency_scope`` (default: the
+    article's scope), so the same key from another caller is another comment. The
+    caller commits. Nothing is written when a check fails.
     """
     check_external_id(article_external_id)
     request_hash = _request_hash(article_external_id, data)
+    scope = idempotency_scope or article_scope(article_external_id)
     if idempotency_key:
-        existing = _by_idempotency_key(session, idempotency_key)
+        existing = _by_idempotency_key(session, scope, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash)
 
@@ -102,6 +118,7 @@ def submit_comment(
         client_ip=str(data["client_ip"]) if data.get("client_ip") else None,
         user_agent=data.get("user_agent"),
         status=Status.PENDING.value,
+        idempotency_scope=scope if idempotency_key else None,
         idempotency_key=idempotency_key,
         request_hash=request_hash if idempotency_key else None,
     )
@@ -113,7 +130,7 @@ def submit_comment(
                 session.add(comment)
         except IntegrityError:
             # Two retries of one request raced; the other one stored the comment.
-            existing = _by_idempotency_key(session, idempotency_key)
+            existing = _by_idempotency_key(session, scope, idempotency_key)
             if existing is None:
                 raise
             return _replayed(existing, request_hash)

@@ -44,9 +44,16 @@ class Report(Base):
     reporter_id: Mapped[str] = mapped_column(sa.String(200))
     reason: Mapped[str] = mapped_column(sa.String(32))
     note: Mapped[str | None] = mapped_column(sa.String(1000))
+    #: whether the reporter had standing when they reported, so the report counts
+    #: toward REPORT_THRESHOLD; every report is kept and shown to moderators either way
+    counted: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (sa.UniqueConstraint("comment_id", "reporter_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("comment_id", "reporter_id"),
+        # a reporter's earliest report: part of their standing
+        sa.Index("ix_reports_reporter_id_created_at", "reporter_id", "created_at"),
+    )
 
 
 class SpamLabel(Base):

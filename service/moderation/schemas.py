@@ -105,6 +105,15 @@ class ReportSchema(ma.Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
+class ModReportSchema(ReportSchema):
+    """A report as moderators see it (the reader who sent it is not told whether it counted)."""
+
+    counted = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "the reporter had standing: it counts toward the threshold"},
+    )
+
+
 class AuditSchema(ma.Schema):
     actor = fields.String()
     from_status = fields.String()
@@ -125,7 +134,7 @@ class AuthorRecordSchema(ma.Schema):
 class CommentDetailSchema(ma.Schema):
     comment = fields.Nested(FullCommentSchema)
     author = fields.Nested(AuthorRecordSchema)
-    reports = fields.List(fields.Nested(ReportSchema))
+    reports = fields.List(fields.Nested(ModReportSchema))
     audit = fields.List(fields.Nested(AuditSchema))
 
 
@@ -185,3 +194,10 @@ class ReportInSchema(InputSchema):
     )
     reason = fields.String(required=True, validate=validate.OneOf(REASON_CODES))
     note = NormalizedText(max_length=1000, load_default=None)
+    client_ip = fields.IP(
+        load_default=None,
+        metadata={
+            "description": "the reader's IP address, for the per-IP rate limit (used when a "
+            "site token is required; otherwise the caller's own address is)"
+        },
+    )

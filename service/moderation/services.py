@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from service.comments.models import Comment, Status
 from service.comments.status import StatusListener, change_status
-from service.db import Session
+from service.db import Session, utcnow
 from service.moderation.models import Report, SpamLabel
+from service.policy.models import AuthorStanding, Standing
 
 # ----------------------------------------------------------------------
 # Moderators' decisions
@@ -82,7 +84,7 @@ def moderate(
         reason_code=reason,
         note=note,
         # the readers' reports are answered by this decision
-        fields={"report_count": 0},
+        fields={"report_count": 0, "counted_report_count": 0},
         listeners=listeners,
     )
     if entry is None:  # lost a race between our read and our write
@@ -163,6 +165,35 @@ def _label_for_spam_filter(
 # Reader reports
 
 
+def reporter_has_standing(
+    session: Session, reporter_id: str, *, min_age: timedelta, now: datetime | None = None
+) -> bool:
+    """Whether a reader's report counts toward REPORT_THRESHOLD.
+
+    A reader (``reporter_id`` is the site's reader id, the ``author_id`` of their own
+    comments) has standing when moderators have not marked them ``banned`` or
+    ``always_review``, and the site has known them for ``min_age``: they have an
+    approved comment, or an earlier report, at least that old. Ids made up a moment ago
+    have none, so a crowd of them cannot pull a comment. ``min_age`` 0: every reader
+    in good standing counts.
+    """
+    distrusted = sa.exists().where(
+        AuthorStanding.author_id == reporter_id,
+        AuthorStanding.standing != Standing.NORMAL.value,
+    )
+    if min_age <= timedelta(0):
+        return not session.scalar(sa.select(distrusted))
+    cutoff = (now or utcnow()) - min_age
+    commented = sa.exists().where(
+        Comment.author_id == reporter_id,
+        Comment.status == Status.APPROVED.value,
+        Comment.created_at <= cutoff,
+    )
+    reported = sa.exists().where(Report.reporter_id == reporter_id, Report.created_at <= cutoff)
+    row = session.execute(sa.select(distrusted, commented, reported)).one()
+    return not row[0] and (row[1] or row[2])
+
+
 def report_comment(
     session: Session,
     comment: Comment,
@@ -171,10 +202,15 @@ def report_comment(
     reason: str,
     note: str | None,
     threshold: int,
+    reporter_min_age: timedelta,
     listeners: Iterable[StatusListener] = (),
 ) -> tuple[Report, bool]:
-    """Record one reader's report; at ``threshold`` an approved comment goes back to review.
+    """Record one reader's report; an approved comment goes back to review at ``threshold``.
 
+    Every report is stored and counted in ``report_count``; only those from reporters
+    with standing (:func:`reporter_has_standing`) count toward ``threshold``, in
+    ``counted_report_count``. Both count since the last moderator decision, and the
+    unique (comment, reporter) pair makes them counts of different readers.
     Returns (report, created): a reader's second report of a comment returns the first.
     """
     existing = session.scalars(
@@ -182,7 +218,10 @@ def report_comment(
     ).first()
     if existing is not None:
         return existing, False
-    report = Report(comment_id=comment.id, reporter_id=reporter_id, reason=reason, note=note)
+    counted = reporter_has_standing(session, reporter_id, min_age=reporter_min_age)
+    report = Report(
+        comment_id=comment.id, reporter_id=reporter_id, reason=reason, note=note, counted=counted
+    )
     try:
         with session.begin_nested():
             session.add(report)
@@ -197,8 +236,11 @@ def report_comment(
     count = session.execute(
         sa.update(Comment)
         .where(Comment.id == comment.id)
-        .values(report_count=Comment.report_count + 1)
-        .returning(Comment.report_count)
+        .values(
+            report_count=Comment.report_count + 1,
+            counted_report_count=Comment.counted_report_count + int(counted),
+        )
+        .returning(Comment.counted_report_count)
         .execution_options(synchronize_session=False)
     ).scalar_one()
     if count >= threshold:
