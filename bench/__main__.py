@@ -39,7 +39,13 @@ from config.settings import SHIPPED_TOXICITY_MODEL, Settings
 from service.db import Database
 from service.dispatch import SCORE_TOXICITY
 from service.moderation.auth import create_token
-from tests.helpers import PrivateRedis, free_port, migrated_pg_database, wait_for
+from tests.helpers import (
+    PrivateRedis,
+    WebhookReceiver,
+    free_port,
+    migrated_pg_database,
+    wait_for,
+)
 from tests.stack import BIN, ROOT, Process, Stack
 from workers.toxicity import shipped
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
@@ -74,14 +80,38 @@ class Plan:
     # measurements as long (and as steady) as bert-base's
     shipped_model_texts: int
     shipped_pipeline_comments: int
+    #: each of the two runs (no receiver, a receiver that sleeps) of the webhooks measure
+    webhook_seconds: int
 
 
 QUICK = Plan(
-    "quick", 64, 96, 6, 12, 100_000, 40, shipped_model_texts=128, shipped_pipeline_comments=384
+    "quick",
+    64,
+    96,
+    6,
+    12,
+    100_000,
+    40,
+    shipped_model_texts=128,
+    shipped_pipeline_comments=384,
+    webhook_seconds=12,
 )
 FULL = Plan(
-    "full", 256, 512, 20, 60, 100_000, 300, shipped_model_texts=512, shipped_pipeline_comments=1536
+    "full",
+    256,
+    512,
+    20,
+    60,
+    100_000,
+    300,
+    shipped_model_texts=512,
+    shipped_pipeline_comments=1536,
+    webhook_seconds=30,
 )
+#: how long the slow receiver of the webhooks measure sleeps before it answers
+RECEIVER_SLEEP_S = 10.0
+#: the posting rate of ``--only webhooks`` (the full run uses the end-to-end rate)
+WEBHOOKS_ONLY_RATE = 2.0
 
 
 def log(message: str) -> None:
@@ -518,39 +548,110 @@ class Bench:
             stack.worker("toxicity", concurrency=1, prefetch=16)
             self._wait_decided(self._post_all(url, [WARM_UP], "warm-up"), 120)
             count = max(1, int(rate * self.plan.e2e_seconds))
-            items = self.corpus[-count:]
             log(f"end to end: {count} comments at {rate:.1f}/s")
-            ids: list[str] = []
-            lock = threading.Lock()
-            local = threading.local()
+            return self._steady(url, self.corpus[-count:], rate, "e2e")
+        finally:
+            stack.stop()
 
-            def post(item: dict[str, Any]) -> None:
-                session = getattr(local, "session", None) or requests.Session()
-                local.session = session
-                r = session.post(
-                    f"{url}/v1/articles/e2e/comments",
-                    json={"author_id": item["author_id"], "author_name": "R", "body": item["body"]},
-                    timeout=30,
+    def _steady(
+        self, url: str, items: list[dict[str, Any]], rate: float, article: str
+    ) -> dict[str, Any]:
+        """Post ``items`` at ``rate`` per second; each one's submit-to-decision latency."""
+        ids: list[str] = []
+        lock = threading.Lock()
+        local = threading.local()
+
+        def post(item: dict[str, Any]) -> None:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            r = session.post(
+                f"{url}/v1/articles/{article}/comments",
+                json={"author_id": item["author_id"], "author_name": "R", "body": item["body"]},
+                timeout=30,
+            )
+            with lock:
+                ids.append(r.json()["id"])
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            t0 = time.perf_counter()
+            for i, item in enumerate(items):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(post, item)
+        rows = self._wait_decided(ids, 300)
+        latencies = [(r.decided_at - r.created_at).total_seconds() for r in rows]
+        return {
+            "rate_per_s": round(rate, 2),
+            "comments": len(rows),
+            "p50_s": round(pct(latencies, 50), 3),
+            "p99_s": round(pct(latencies, 99), 3),
+            "max_s": round(max(latencies), 3),
+        }
+
+    # --- 4b. decisions while the site's webhook receiver is slow -------------------------
+    def webhooks(self, rate: float) -> dict[str, Any]:
+        """Decision latency with a webhook receiver that sleeps RECEIVER_SLEEP_S before
+        each answer, beside the same run with no webhooks at all.
+
+        The same comments at the same rate, through the same processes and model as
+        `make run` (API, default, toxicity and webhooks workers; the shipped model, fast
+        enough that the rate stays well inside its capacity on a busy machine, so that
+        the latency measured is the queues', not the model's); only WEBHOOK_URL differs.
+        Every decision makes a webhook event; the receiver holds each POST past the
+        default WEBHOOK_TIMEOUT_S, so every attempt fails and is retried: the webhooks
+        worker stays busy for the whole run. Target: the same within noise.
+        """
+        items = self.corpus[: max(1, int(rate * self.plan.webhook_seconds))]
+        none = self._decisions_with_webhooks("webhooks-none", items, rate)
+
+        def slow(request: dict[str, Any]) -> tuple[int, dict[str, str]]:
+            time.sleep(RECEIVER_SLEEP_S)
+            return 200, {}
+
+        receiver = WebhookReceiver(answer=slow)
+        try:
+            with_receiver = self._decisions_with_webhooks(
+                "webhooks-slow",
+                items,
+                rate,
+                MODERATION_WEBHOOK_URL=receiver.url,
+                MODERATION_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
+            )
+            with_receiver["receiver_requests"] = len(receiver.requests)
+        finally:
+            receiver.close()
+        return {
+            "rate_per_s": round(rate, 2),
+            "receiver_sleep_s": RECEIVER_SLEEP_S,
+            "webhook_timeout_s": DEFAULTS.webhook_timeout_s,
+            "none": none,
+            "slow_receiver": with_receiver,
+            "p50_ratio": round(with_receiver["p50_s"] / none["p50_s"], 2),
+            "p99_ratio": round(with_receiver["p99_s"] / none["p99_s"], 2),
+        }
+
+    def _decisions_with_webhooks(
+        self, name: str, items: list[dict[str, Any]], rate: float, **env: str
+    ) -> dict[str, Any]:
+        self.reset()
+        stack = self.stack(name, "shipped", **env)
+        try:
+            _api, url = stack.api()
+            stack.worker("default", concurrency=DEFAULTS.default_concurrency)
+            stack.worker("toxicity", concurrency=1, prefetch=16)
+            stack.worker("webhooks", concurrency=DEFAULTS.webhook_concurrency)
+            self._wait_decided(self._post_all(url, [WARM_UP], "warm-up"), 120)
+            receiver = "a receiver that sleeps" if env else "no webhooks"
+            log(f"webhooks ({receiver}): {len(items)} comments at {rate:.1f}/s")
+            result = self._steady(url, items, rate, "hooks")
+            with self.engine.connect() as conn:
+                result["events"] = dict(
+                    conn.execute(
+                        sa.text("SELECT state, count(*) FROM webhook_events GROUP BY state")
+                    ).all()
                 )
-                with lock:
-                    ids.append(r.json()["id"])
-
-            with concurrent.futures.ThreadPoolExecutor(4) as pool:
-                t0 = time.perf_counter()
-                for i, item in enumerate(items):
-                    delay = t0 + i / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    pool.submit(post, item)
-            rows = self._wait_decided(ids, 300)
-            latencies = [(r.decided_at - r.created_at).total_seconds() for r in rows]
-            return {
-                "rate_per_s": round(rate, 2),
-                "comments": len(rows),
-                "p50_s": round(pct(latencies, 50), 3),
-                "p99_s": round(pct(latencies, 99), 3),
-                "max_s": round(max(latencies), 3),
-            }
+            return result
         finally:
             stack.stop()
 
@@ -739,6 +840,27 @@ def int8_row(label: str, m: dict[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+def webhook_rows(
+    w: dict[str, Any] | None, shipped: dict[str, Any] | None
+) -> list[tuple[str, str, str, str]]:
+    """Decisions with a slow webhook receiver beside none (absent from older results)."""
+    if not w:
+        return []
+    none, slow = w["none"], w["slow_receiver"]
+    label = shipped_label(shipped) if shipped else SHIPPED_TOXICITY_MODEL
+    return [
+        (
+            f"Decisions with a webhook receiver that sleeps {w['receiver_sleep_s']:.0f} s "
+            f"vs none ({label}): p50 / p99 submit to decision",
+            f"{slow['p50_s']:.2f} / {slow['p99_s']:.2f} s vs {none['p50_s']:.2f} / "
+            f"{none['p99_s']:.2f} s = **{w['p50_ratio']:.2f}x / {w['p99_ratio']:.2f}x** "
+            f"at {w['rate_per_s']:.1f}/s, {slow['comments']} comments each",
+            "p99 <= 1.5x (the same within noise)",
+            ok(w["p99_ratio"] <= 1.5),
+        )
+    ]
+
+
 def durable_rows(i: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The ingest row against the minimal durable endpoint (absent from older results)."""
     if "durable" not in i:
@@ -797,6 +919,7 @@ def table(r: dict[str, Any]) -> str:
             f"p99 < {e2e_target:.1f} s",
             ok(e["p99_s"] < e2e_target),
         ),
+        *webhook_rows(r.get("webhooks"), shipped),
         (
             f"Moderation queue on {q['comments']:,} comments: p50 / p99",
             f"{q['p50_ms']:.1f} / {q['p99_ms']:.1f} ms",
@@ -856,7 +979,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, about 3 minutes")
     parser.add_argument(
-        "--only", choices=["model", "ingest", "pipeline"], help="run one section and print it"
+        "--only",
+        choices=["model", "ingest", "pipeline", "webhooks"],
+        help="run one section and print it (webhooks: at 2 comments/s)",
     )
     parser.add_argument(
         "--model",
@@ -884,6 +1009,8 @@ def main(argv: list[str] | None = None) -> int:
             models = MODELS if args.model == "both" else (args.model,)
             if args.only == "ingest":
                 out: dict[str, Any] = bench.ingest()
+            elif args.only == "webhooks":
+                out = bench.webhooks(rate=WEBHOOKS_ONLY_RATE)
             elif args.only == "model":
                 out = {name: bench.model_speed(name) for name in models}
             else:
@@ -896,6 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = bench.pipeline("bert-base")
         shipped_pipeline = bench.pipeline("shipped")
         e2e = bench.end_to_end(rate=pipeline["per_s"] / 2)
+        webhooks = bench.webhooks(rate=shipped_pipeline["per_s"] / 2)
         queue = bench.queue()
         shipped_name = bench.shipped_name
     results = {
@@ -913,6 +1041,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": ingest,
         "pipeline": pipeline,
         "e2e": e2e,
+        "webhooks": webhooks,
         "queue": queue,
         # the model we ship (the default TOXICITY_MODEL), real weights
         "shipped": {"name": shipped_name, "model": shipped_model, "pipeline": shipped_pipeline},

@@ -10,9 +10,12 @@ from typing import Any
 
 from config.settings import Settings
 
-#: Queue names. ``toxicity`` gets its own worker process type (heavy, ML).
+#: Queue names. ``toxicity`` gets its own worker process type (heavy, ML); so does
+#: ``webhooks``: a delivery waits on the site's server, and a slow or dead one must
+#: never hold a process that the pipeline's decisions need.
 DEFAULT_QUEUE = "default"
 TOXICITY_QUEUE = "toxicity"
+WEBHOOKS_QUEUE = "webhooks"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -39,7 +42,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_routes": {"workers.toxicity.*": {"queue": TOXICITY_QUEUE}},
+        "task_routes": {
+            "workers.toxicity.*": {"queue": TOXICITY_QUEUE},
+            "workers.webhooks.*": {"queue": WEBHOOKS_QUEUE},
+        },
         "task_create_missing_queues": True,
         # One publish retry at most: a POST must not hang on a dead broker.
         "task_publish_retry": True,

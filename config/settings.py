@@ -246,6 +246,12 @@ class Settings:
     webhook_retry_base_s: float = _setting(
         5.0, "First retry delay of a failed webhook; doubles each time, capped at 10 minutes."
     )
+    webhook_allow_private: bool = _setting(
+        False,
+        "Let WEBHOOK_URL reach loopback, link-local, private and other non-public addresses "
+        "(a site on the same private network). Off: such a URL is refused at start-up, and "
+        "each delivery checks every address the host name resolves to.",
+    )
     require_site_token: bool = _setting(
         False,
         "Require a `site` (or `admin`) bearer token to submit and report comments. Turn on in "
@@ -269,6 +275,9 @@ class Settings:
     )
     default_concurrency: int = _setting(
         2, "Processes of the `default` queue's worker (Procfile and docker-compose)."
+    )
+    webhook_concurrency: int = _setting(
+        4, "Processes of the `webhooks` queue's worker (Procfile and docker-compose)."
     )
     toxicity_concurrency: int = _setting(
         1,

@@ -20,7 +20,7 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
+from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE
 from service.db import Session
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ DELIVER_WEBHOOK = "workers.webhooks.tasks.deliver_webhook"
 QUEUE_OF = {
     PROCESS_COMMENT: DEFAULT_QUEUE,
     SCORE_TOXICITY: TOXICITY_QUEUE,
-    DELIVER_WEBHOOK: DEFAULT_QUEUE,
+    DELIVER_WEBHOOK: WEBHOOKS_QUEUE,
 }
 
 _BROKER_ERRORS = (KombuError, KombuOperationalError, redis.RedisError, OSError)

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -134,15 +134,21 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
 class WebhookReceiver:
     """A real local HTTP server that records webhook deliveries.
 
-    It answers 500 to the first delivery of each event (so senders must retry) and 200
-    to every later one.
+    By default it answers 500 to the first delivery of each event (so senders must
+    retry) and 200 to every later one. ``answer`` replaces that: it gets the recorded
+    request (``first`` says whether its event is new) and returns the status and the
+    headers to send; it may block (a slow receiver). Each request is recorded as it
+    arrives, its ``status`` None until it is answered.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, answer: Callable[[dict[str, Any]], tuple[int, dict[str, str]]] | None = None
+    ) -> None:
         receiver = self
         self.requests: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        respond = answer or (lambda request: (500 if request["first"] else 200, {}))
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -151,24 +157,47 @@ class WebhookReceiver:
                 with receiver._lock:
                     first = event not in receiver._seen
                     receiver._seen.add(event)
-                    status = 500 if first else 200
-                    receiver.requests.append(
-                        {"headers": dict(self.headers), "body": body, "status": status}
-                    )
-                self.send_response(status)
-                self.end_headers()
+                    request = {
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "first": first,
+                        "status": None,
+                    }
+                    receiver.requests.append(request)
+                status, headers = respond(request)
+                with receiver._lock:
+                    request["status"] = status
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender gave up waiting (its timeout)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True  # a blocked answer must not hold close() up
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/moderation"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def for_event(self, event_id: str) -> list[dict[str, Any]]:
+    def in_flight(self) -> list[dict[str, Any]]:
+        """Requests received and not answered yet."""
         with self._lock:
-            return [r for r in self.requests if r["headers"].get("X-Moderation-Event") == event_id]
+            return [r for r in self.requests if r["status"] is None]
+
+    def for_event(self, event_id: str) -> list[dict[str, Any]]:
+        """The answered requests of one event, in order."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r["headers"].get("X-Moderation-Event") == event_id and r["status"] is not None
+            ]
 
     def close(self) -> None:
         self.server.shutdown()

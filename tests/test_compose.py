@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 
-APP_SERVICES = ("api", "worker", "toxicity", "beat", "flower")
+APP_SERVICES = ("api", "worker", "webhooks", "toxicity", "beat", "flower")
 ALL_SERVICES = ("postgres", "redis", "migrate", *APP_SERVICES)
-WORKERS = ("worker", "toxicity")
+WORKERS = ("worker", "webhooks", "toxicity")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 SETTING_NAMES = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
 
@@ -183,7 +183,7 @@ def test_start_order() -> None:
         return SERVICES[name].get("depends_on", {}).get(target, {}).get("condition")
 
     assert condition("migrate", "postgres") == "service_healthy"
-    for name in ("api", "worker", "toxicity", "beat"):
+    for name in ("api", "worker", "webhooks", "toxicity", "beat"):
         assert condition(name, "migrate") == "service_completed_successfully", name
         assert condition(name, "postgres") == "service_healthy", name
         assert condition(name, "redis") == "service_healthy", name
@@ -253,7 +253,7 @@ def test_procfile_lines_are_the_expected_processes() -> None:
     entries = {name: parse_command(command) for name, command in procfile().items()}
     assert entries["api"][0] == ["gunicorn", "service:create_app()"]
     assert entries["api"][1]["-c"] == "config/gunicorn.py"
-    for name, queue in (("worker", "default"), ("toxicity", "toxicity")):
+    for name, queue in (("worker", "default"), ("webhooks", "webhooks"), ("toxicity", "toxicity")):
         args, opts = entries[name]
         assert args == ["celery", "worker"]
         assert (opts["-A"], opts["-Q"]) == ("workers.celery_app", queue)
@@ -305,6 +305,9 @@ def test_app_services_share_the_app_environment() -> None:
     assert shared["MODERATION_REDIS_URL"].startswith("redis://redis:6379/")
     for key in ("MODERATION_WEBHOOK_URL", "MODERATION_WEBHOOK_SECRET"):
         assert shared[key] == f"${{{key}:-}}", f"{key}: pass it through, empty by default"
+    # the SSRF guard is on unless the operator turns it off
+    allow = "MODERATION_WEBHOOK_ALLOW_PRIVATE"
+    assert shared[allow] == f"${{{allow}:-false}}"
     for name in ("migrate", *APP_SERVICES):
         env = environment(SERVICES[name])
         for key, value in shared.items():

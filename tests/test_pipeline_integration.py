@@ -74,6 +74,7 @@ def stack(
         redis_server,
         tmp_path_factory.mktemp("logs"),
         MODERATION_WEBHOOK_URL=receiver.url,
+        MODERATION_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
         MODERATION_WEBHOOK_SECRET=WEBHOOK_SECRET,
         MODERATION_WEBHOOK_RETRY_BASE_S="1",
         MODERATION_SWEEPER_INTERVAL_S="2",
@@ -89,13 +90,20 @@ def stack(
 
 @pytest.fixture(scope="module")
 def running(stack: Stack) -> dict[str, Any]:
-    """API, a default worker, a toxicity worker and beat (the sweeper), as in production."""
+    """API, default, toxicity and webhooks workers, and beat (the sweeper), as in production."""
     _api, url = stack.api()
     default = stack.worker("default", concurrency=2)
     toxicity = stack.worker("toxicity", concurrency=1, prefetch=32)
+    webhooks = stack.worker("webhooks", concurrency=1)
     beat = stack.beat()
     beat.wait_for_output("beat: Starting", timeout=30)
-    return {"url": url, "default": default, "toxicity": toxicity, "beat": beat}
+    return {
+        "url": url,
+        "default": default,
+        "toxicity": toxicity,
+        "webhooks": webhooks,
+        "beat": beat,
+    }
 
 
 def post(url: str, article: str, body: str, **extra: Any) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
+import requests_hardened
 import sqlalchemy as sa
+from requests_hardened.ip_filter import InvalidIPAddress
 
-from config import Settings
+from config import Settings, SettingsError
 from service.comments.models import Comment
 from service.comments.status import StatusListener
 from service.db import Session, utcnow, uuid7
@@ -25,6 +27,7 @@ from service.dispatch import DELIVER_WEBHOOK, Dispatcher
 from service.moderation.models import AuditEntry
 from service.webhooks.models import EventState, WebhookEvent
 from service.webhooks.signing import EVENT_HEADER, HEADER, sign
+from service.webhooks.targets import ALLOW_HINT, resolution_problem, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,18 @@ RETRY_MAX_S = 600
 
 def status_listeners(settings: Settings, dispatcher: Dispatcher) -> list[StatusListener]:
     """What runs with every status change: the outbox writer when WEBHOOK_URL is set."""
-    return [webhook_listener(dispatcher)] if settings.webhook_url else []
+    if not settings.webhook_url:
+        return []
+    check_webhook_url(settings)
+    return [webhook_listener(dispatcher)]
+
+
+def check_webhook_url(settings: Settings) -> None:
+    """Refuse, at start-up, a WEBHOOK_URL that is not http(s) or names a non-public address."""
+    problem = url_problem(settings.webhook_url, settings.webhook_allow_private)
+    if problem:
+        hint = "" if settings.webhook_allow_private else f"; {ALLOW_HINT}"
+        raise SettingsError(f"WEBHOOK_URL {settings.webhook_url!r} {problem}{hint}")
 
 
 def webhook_listener(dispatcher: Dispatcher) -> StatusListener:
@@ -122,13 +136,7 @@ def deliver(
     if settings.webhook_secret:
         headers[HEADER] = sign(settings.webhook_secret, body)
     before_send()
-    try:
-        response = requests.post(
-            settings.webhook_url, data=body, headers=headers, timeout=settings.webhook_timeout_s
-        )
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    error = post(settings, body, headers)
     event.attempts += 1
     if error is None:
         event.state, event.delivered_at, event.last_error = (
@@ -156,3 +164,47 @@ def deliver(
         countdown,
     )
     return Attempt("retry", countdown)
+
+
+def post(settings: Settings, body: bytes, headers: dict[str, str]) -> str | None:
+    """POST ``body`` to WEBHOOK_URL once; None when the site answered 2xx, else why not.
+
+    Redirects are never followed: a 3xx is a failed attempt (following one would send
+    the signed body wherever the receiver points, and call it delivered). Unless
+    WEBHOOK_ALLOW_PRIVATE is on, every address the host resolves to must be public, and
+    the connection goes to an address checked as it connects (targets.py: DNS rebinding).
+    """
+    url = settings.webhook_url
+    if not settings.webhook_allow_private:
+        problem = resolution_problem(url)
+        if problem:
+            return f"{problem}; {ALLOW_HINT}"[:500]
+    timeout = settings.webhook_timeout_s
+    client = requests_hardened.Manager(
+        requests_hardened.Config(
+            ip_filter_enable=not settings.webhook_allow_private,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(timeout, timeout),
+        )
+    )
+    try:
+        with (
+            client.get_session() as session,
+            # stream: the status line and headers are all we read, never a body
+            session.post(
+                url, data=body, headers=headers, allow_redirects=False, stream=True
+            ) as response,
+        ):
+            status = response.status_code
+            location = response.headers.get("Location", "")
+    except InvalidIPAddress as exc:
+        # the name resolved elsewhere between our check and the connection
+        return f"refused: connecting to {exc}, which is not public; {ALLOW_HINT}"[:500]
+    except requests.RequestException as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return f"HTTP {status}: redirects are not followed (Location: {location!r})"[:500]
+    return f"HTTP {status}"

@@ -1,4 +1,8 @@
-"""The webhook delivery task: a thin wrapper; Celery owns the retries and their backoff."""
+"""The webhook delivery task: a thin wrapper; Celery owns the retries and their backoff.
+
+It runs on the ``webhooks`` queue (config/celery.py routes ``workers.webhooks.*``), on a
+worker of its own: a delivery waits on the site's server, never on a pipeline worker.
+"""
 
 from __future__ import annotations
 
