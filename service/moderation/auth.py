@@ -22,13 +22,19 @@ from service.app_context import db_session, settings
 from service.db import Session, utcnow
 from service.errors import Conflict, ServiceError
 from service.moderation.models import ApiToken
+from service.openapi import error_doc
 
 ROLES = ("moderator", "admin", "site")
 #: what each role may act as
 GRANTS = {"admin": {"admin", "moderator", "site"}, "moderator": {"moderator"}, "site": {"site"}}
 TOKEN_PREFIX = "cmt_"
+UNAUTHORIZED_DOC = error_doc("No token, an unknown or revoked one, or not a Bearer token.")
+FORBIDDEN_DOC = error_doc("The token's role does not grant this (`forbidden`).")
 #: ``@blp.doc(**SECURED)``: the OpenAPI document shows the view needs a bearer token
-SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
+SECURED: dict[str, Any] = {
+    "security": [{"bearerAuth": []}],
+    "responses": {"401": UNAUTHORIZED_DOC, "403": FORBIDDEN_DOC},
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
