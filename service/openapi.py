@@ -6,7 +6,8 @@
 - **Errors any operation can answer**, raised before its view runs or by the database
   handler, are listed on every operation, in the one error shape
   (:class:`CommonErrorsPlugin`). Errors of one view (404, 409) are documented on it with
-  ``@blp.alt_response``; 401 and 403 come with ``SECURED`` (service/moderation/auth.py).
+  ``@blp.doc(responses=...)`` and :func:`error_doc`; 401 and 403 come with ``SECURED``
+  (service/moderation/auth.py).
 
 There is no catch-all ``default`` response: a status the document does not list for an
 operation is a bug, and tests/test_openapi_contract.py looks for them.

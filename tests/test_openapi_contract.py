@@ -34,11 +34,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from service import create_app
 from service.comments.models import Status
 from service.db import Session, utcnow
 from service.moderation.auth import create_token
 from service.moderation.models import AuditEntry, Report
 from service.policy.models import AuthorStanding, WordRule
+from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
 
 #: requests per operation and generation mode: enough to reach the seeded rows and the
@@ -267,3 +269,24 @@ def test_every_operation_keeps_its_documented_contract(
     )
     assert not violations, f"{total} contract violations in {sum(calls.values())} calls:\n{report}"
     assert all(calls.values()), calls
+
+
+def test_bounds_that_are_settings_are_documented_as_the_serving_apps(
+    sqlite_url: str, redis_url: str
+) -> None:
+    app = create_app(
+        make_settings(sqlite_url, redis_url, page_size=7, page_size_max=50, comment_max_chars=300)
+    )
+    client = app.test_client()
+    spec = client.get("/openapi.json").get_json()
+
+    listing = spec["paths"]["/v1/articles/{article_id}/comments"]["get"]
+    limit = next(p for p in listing["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 50, "default": 7}
+    body = spec["components"]["schemas"]["CommentIn"]["properties"]["body"]
+    assert (body["minLength"], body["maxLength"]) == (1, 300)
+    # and the app enforces what it documents
+    assert client.get("/v1/articles/a1/comments?limit=50").status_code == 200
+    assert client.get("/v1/articles/a1/comments?limit=51").status_code == 422
+    assert client.get("/v1/articles/a1/comments?limit=0").status_code == 422
+    app.extensions["db"].dispose()
