@@ -11,7 +11,7 @@ from flask import Flask, request
 
 from config import Settings
 from config.celery import celery_config
-from service import app_context, errors, guards, logs
+from service import app_context, errors, guards, logs, openapi
 from service.articles.api import blp as articles_blp
 from service.comments.api import blp as comments_blp
 from service.db import Database
@@ -25,9 +25,14 @@ from service.webhooks.services import status_listeners
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest, documenting our error envelope instead of its own."""
+    """flask-smorest, documenting our error envelope instead of its own.
+
+    No catch-all ``default`` response: each operation lists the errors it can answer
+    (service/openapi.py).
+    """
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -73,7 +78,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     _require_json_bodies(app)
     guards.init_app(app)
 
-    api = Api(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
+    app.url_map.converters["site_id"] = openapi.SiteIdConverter
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {"description": API_DESCRIPTION},
+            "extra_plugins": [openapi.CommonErrorsPlugin("ErrorEnvelope")],
+        },
+    )
+    api.register_converter(openapi.SiteIdConverter, openapi.site_id_parameter)
+    api.ma_plugin.converter.add_attribute_function(openapi.settings_properties(settings))
+    api.ma_plugin.converter.add_attribute_function(openapi.null_or_nested)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "an API token"}
     )
@@ -121,4 +136,7 @@ Comment intake and moderation for news sites.
 
 Every error has one shape: `{"error": {"status", "code", "message", "details"?,
 "request_id"?}}`. `code` is stable; `message` tells a person what to change.
+
+No string anywhere in a request (body, query, path) may hold NUL (U+0000) or an
+unpaired surrogate: such a request is refused with 422 naming the field.
 """

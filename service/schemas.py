@@ -46,7 +46,27 @@ def setting(name: str) -> Any:
     return getattr(current_app.config["SETTINGS"], name)
 
 
-class NormalizedText(fields.String):
+class SettingsDocumented:
+    """A field whose documented bounds are settings of the running app, not fixed numbers.
+
+    The OpenAPI document is built per app (``create_app``), so it states the bounds that
+    app enforces; see :func:`service.openapi.settings_properties`.
+    """
+
+    def openapi_properties(self, settings: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+#: what a text field must contain to be non-empty once normalised: one character that is
+#: not whitespace, a control character or one of the invisible ones normalisation removes
+#: (see service/comments/text.py)
+VISIBLE_CHARACTER = (
+    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u206f\u3164\ue000-\uf8ff\ufeff\uffa0]"
+)
+
+
+class NormalizedText(SettingsDocumented, fields.String):
     """A string normalised (NFC, invisible characters removed) *before* its length is checked.
 
     Bounds are either fixed numbers or names of settings read from the running app.
@@ -66,14 +86,25 @@ class NormalizedText(fields.String):
         kwargs.setdefault("metadata", {})
         kwargs["metadata"].setdefault(
             "description",
-            f"length bounds ({min_length}, {max_length}) apply after Unicode NFC normalisation "
-            "and removal of control, zero-width and bidi-override characters",
+            "length bounds apply after Unicode NFC normalisation and removal of control, "
+            "zero-width, bidi-override, private-use and unassigned characters",
         )
         super().__init__(**kwargs)
 
     @staticmethod
-    def _bound(value: int | str) -> int:
-        return setting(value) if isinstance(value, str) else value
+    def _bound(value: int | str, settings: Any = None) -> int:
+        if not isinstance(value, str):
+            return value
+        return getattr(settings, value) if settings is not None else setting(value)
+
+    def openapi_properties(self, settings: Any) -> dict[str, Any]:
+        # The lengths are those of the normalised text; a raw string within them passes
+        # unless normalisation leaves it empty, which the pattern rules out.
+        return {
+            "minLength": self._bound(self.min_length, settings),
+            "maxLength": self._bound(self.max_length, settings),
+            "pattern": VISIBLE_CHARACTER,
+        }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -118,23 +149,42 @@ class Cursor(fields.String):
         return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
 
 
-class PageArgs(QuerySchema):
-    """Query arguments of a cursor-paginated list."""
+class PageLimit(SettingsDocumented, fields.Integer):
+    """A page size: 1 to the PAGE_SIZE_MAX setting; PAGE_SIZE when left out."""
 
-    limit = fields.Integer(
-        load_default=None,
-        metadata={"description": "page size; default and maximum are settings (20, 100)"},
-    )
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "metadata", {"description": "page size (settings PAGE_SIZE, PAGE_SIZE_MAX)"}
+        )
+        super().__init__(load_default=self._default, **kwargs)
+
+    @staticmethod
+    def _default() -> int:
+        return min(setting("page_size"), setting("page_size_max"))
+
+    def openapi_properties(self, settings: Any) -> dict[str, Any]:
+        return {
+            "minimum": 1,
+            "maximum": settings.page_size_max,
+            "default": min(settings.page_size, settings.page_size_max),
+        }
+
+    def _validated(self, value: Any) -> int:
+        number = super()._validated(value)
+        maximum = setting("page_size_max")
+        if not 1 <= number <= maximum:
+            raise ma.ValidationError(f"Must be between 1 and {maximum}.")
+        return number
+
+
+class PageArgs(QuerySchema):
+    """Query arguments of a cursor-paginated list, shared by every list endpoint."""
+
+    limit = PageLimit()
     cursor = Cursor(
         load_default=None,
-        metadata={"description": "`next_cursor` of the previous page"},
+        metadata={
+            "description": "`next_cursor` of the previous page, as it was; any other value "
+            "is refused with 422"
+        },
     )
-
-    @ma.post_load
-    def _limit(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        maximum = setting("page_size_max")
-        if data["limit"] is None:
-            data["limit"] = min(setting("page_size"), maximum)
-        elif not 1 <= data["limit"] <= maximum:
-            raise ma.ValidationError(f"Must be between 1 and {maximum}.", "limit")
-        return data

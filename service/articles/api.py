@@ -20,6 +20,7 @@ from service.articles.models import Article
 from service.articles.schemas import ArticleInSchema, ArticleOutSchema
 from service.errors import NotFound
 from service.moderation.auth import SECURED, require
+from service.openapi import error_doc
 
 blp = Blueprint(
     "articles", __name__, url_prefix="/v1", description="Articles and their comment policy"
@@ -33,9 +34,10 @@ def _set_policy(changes: dict[str, Any], article_id: str) -> Article:
     return article
 
 
-@blp.route("/articles/<article_id>")
+@blp.route("/articles/<site_id:article_id>")
 class ArticleResource(MethodView):
     @blp.response(200, ArticleOutSchema)
+    @blp.doc(responses={"404": error_doc("No such article (`article_not_found`).")})
     def get(self, article_id: str) -> Any:
         """Read an article and its policy."""
         article = services.get_article(db_session(), article_id)
@@ -54,7 +56,7 @@ class ArticleResource(MethodView):
         return _set_policy(changes, article_id)
 
 
-@blp.route("/moderation/articles/<article_id>")
+@blp.route("/moderation/articles/<site_id:article_id>")
 class ModeratedArticle(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 

@@ -23,8 +23,9 @@ from service.comments.schemas import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.moderation import services as moderation
-from service.moderation.auth import authenticate, grants, site_access
+from service.moderation.auth import UNAUTHORIZED_DOC, authenticate, grants, site_access
 from service.moderation.schemas import ReportInSchema, ReportSchema
+from service.openapi import error_doc
 from service.ratelimit import RateLimited
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Reader comments")
@@ -34,7 +35,7 @@ IDEMPOTENCY_HEADER = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "schema": {"type": "string", "maxLength": 200},
+    "schema": {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern},
     "description": "A retried POST with the same key returns the original comment "
     "instead of storing a duplicate. Keys belong to their caller: the site token's name "
     "when one is required, else the article; the same key from another caller is "
@@ -65,15 +66,21 @@ def _idempotency_scope(article_id: str) -> str:
 SITE_TOKEN = {
     "security": [{}, {"bearerAuth": []}],
     "description": "A `site` token is required when MODERATION_REQUIRE_SITE_TOKEN is on.",
+    "responses": {
+        "401": UNAUTHORIZED_DOC,
+        "403": error_doc("REQUIRE_SITE_TOKEN is on and the token's role is not `site`."),
+    },
 }
+COMMENT_NOT_FOUND = error_doc("No such comment (`comment_not_found`).")
 
 
-@blp.route("/articles/<article_id>/comments")
+@blp.route("/articles/<site_id:article_id>/comments")
 class ArticleComments(MethodView):
     @site_access
     @blp.arguments(CommentInSchema())
     @blp.response(202, CommentOutSchema, headers={"Location": {"description": "the comment's URL"}})
     @blp.doc(parameters=[IDEMPOTENCY_HEADER], **SITE_TOKEN)
+    @blp.doc(responses={"409": error_doc("The article's comments are closed (`article_closed`).")})
     def post(self, data: dict[str, Any], article_id: str) -> Any:
         """Submit a reader's comment.
 
@@ -111,6 +118,10 @@ class ArticleComments(MethodView):
 @blp.route("/comments/<uuid:comment_id>", endpoint="Comment")
 class CommentResource(MethodView):
     @blp.response(200, CommentOutSchema)
+    @blp.doc(
+        security=[{}, {"bearerAuth": []}],
+        responses={"401": UNAUTHORIZED_DOC, "404": COMMENT_NOT_FOUND},
+    )
     def get(self, comment_id: uuid.UUID) -> Any:
         """Read one comment and its status.
 
@@ -154,6 +165,18 @@ class CommentReports(MethodView):
     @blp.arguments(ReportInSchema())
     @blp.response(201, ReportSchema)
     @blp.doc(**SITE_TOKEN)
+    @blp.doc(
+        responses={
+            "404": COMMENT_NOT_FOUND,
+            "409": error_doc(
+                "The comment was removed (`comment_removed`), or this reader reported it "
+                "already (`already_reported`)."
+            ),
+            "429": error_doc(
+                "Too many reports from this IP or this reader (`rate_limited`); see Retry-After."
+            ),
+        }
+    )
     def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:
         """A reader reports a comment; enough reports send an approved comment back to review.
 

@@ -31,7 +31,13 @@ class CommentInSchema(InputSchema):
     parent_id = fields.UUID(
         load_default=None, metadata={"description": "the comment this one replies to"}
     )
-    client_ip = fields.IP(load_default=None, metadata={"description": "the reader's IP address"})
+    client_ip = fields.IP(
+        load_default=None,
+        metadata={
+            "description": "the reader's IP address",
+            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+        },
+    )
     user_agent = fields.String(load_default=None, validate=validate.Length(max=512))
     article = fields.Nested(
         ArticleOnFirstSightSchema,
@@ -44,8 +50,10 @@ class CommentOutSchema(ma.Schema):
     """A comment as its author and the site see it: no scores, signals or reader data."""
 
     id = fields.UUID(dump_only=True)
-    article_id = fields.Function(lambda c: c.article.external_id, dump_only=True)
-    parent_id = fields.UUID(dump_only=True)
+    article_id = fields.String(attribute="article.external_id", dump_only=True)
+    parent_id = fields.UUID(
+        dump_only=True, allow_none=True, metadata={"description": "null unless a reply"}
+    )
     author_id = fields.String(dump_only=True)
     author_name = fields.String(dump_only=True)
     body = fields.String(
@@ -61,12 +69,18 @@ class CommentOutSchema(ma.Schema):
         metadata={"description": "pending, approved, held (waiting for a moderator) or rejected"},
     )
     created_at = fields.DateTime(dump_only=True)
-    decided_at = fields.DateTime(dump_only=True)
+    decided_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "null until decided"}
+    )
 
 
 class PublicReplySchema(ma.Schema):
     id = fields.UUID(dump_only=True)
-    parent_id = fields.UUID(dump_only=True)
+    parent_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "null on a thread's first comment"},
+    )
     author_id = fields.String(dump_only=True)
     author_name = fields.String(dump_only=True)
     body = fields.String(dump_only=True)

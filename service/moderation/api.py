@@ -18,14 +18,22 @@ from service.errors import Conflict, NotFound
 from service.moderation import queue, services
 from service.moderation.auth import SECURED, current_principal, require
 from service.moderation.schemas import (
+    ApproveDecisionSchema,
+    BulkApproveSchema,
     BulkDecisionSchema,
     BulkOutSchema,
+    BulkRejectSchema,
     CommentDetailSchema,
     DecisionSchema,
     FullCommentSchema,
     QueueArgsSchema,
     QueuePageSchema,
+    RejectDecisionSchema,
+    decision_body_doc,
 )
+from service.openapi import error_doc
+
+COMMENT_NOT_FOUND = error_doc("No such comment (`comment_not_found`).")
 
 blp = Blueprint(
     "moderation",
@@ -75,6 +83,7 @@ class ModeratedComment(MethodView):
 
     @blp.response(200, CommentDetailSchema)
     @blp.doc(**SECURED)
+    @blp.doc(responses={"404": COMMENT_NOT_FOUND})
     def get(self, comment_id: uuid.UUID) -> Any:
         """One comment in full: scores, signals, reasons, the author's record, reports, audit."""
         return queue.comment_in_full(db_session(), _comment(comment_id))
@@ -86,7 +95,16 @@ class Decision(MethodView):
 
     @blp.arguments(DecisionSchema())
     @blp.response(200, FullCommentSchema)
-    @blp.doc(**SECURED)
+    @blp.doc(**SECURED, **decision_body_doc(ApproveDecisionSchema, RejectDecisionSchema))
+    @blp.doc(
+        responses={
+            "404": COMMENT_NOT_FOUND,
+            "409": error_doc(
+                "The comment changed since that version (`stale_version`); `details` is "
+                "its current state."
+            ),
+        }
+    )
     def post(self, data: dict[str, Any], comment_id: uuid.UUID) -> Any:
         """Approve or reject; a decision on a stale version gets 409 with the current state."""
         session = db_session()
@@ -121,7 +139,7 @@ class BulkDecision(MethodView):
 
     @blp.arguments(BulkDecisionSchema())
     @blp.response(200, BulkOutSchema)
-    @blp.doc(**SECURED)
+    @blp.doc(**SECURED, **decision_body_doc(BulkApproveSchema, BulkRejectSchema))
     def post(self, data: dict[str, Any]) -> Any:
         """Decide up to 500 comments at once, with a result per comment."""
         session = db_session()

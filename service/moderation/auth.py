@@ -23,6 +23,7 @@ from service.app_context import db_session, settings
 from service.db import Session, utcnow
 from service.errors import Conflict, ServiceError
 from service.moderation.models import ApiToken
+from service.openapi import error_doc
 
 ROLES = ("moderator", "admin", "site", "ops")
 #: what each role may act as
@@ -33,8 +34,13 @@ GRANTS = {
     "ops": {"ops"},
 }
 TOKEN_PREFIX = "cmt_"
+UNAUTHORIZED_DOC = error_doc("No token, an unknown or revoked one, or not a Bearer token.")
+FORBIDDEN_DOC = error_doc("The token's role does not grant this (`forbidden`).")
 #: ``@blp.doc(**SECURED)``: the OpenAPI document shows the view needs a bearer token
-SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
+SECURED: dict[str, Any] = {
+    "security": [{"bearerAuth": []}],
+    "responses": {"401": UNAUTHORIZED_DOC, "403": FORBIDDEN_DOC},
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

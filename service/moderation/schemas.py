@@ -15,8 +15,18 @@ from service.schemas import SITE_ID, InputSchema, NormalizedText, PageArgs
 SCORE_LABELS = (*LABELS, "spam")
 
 
+_BOUND = r"(0(\.[0-9]+)?|1(\.0+)?)"
+
+
 class ScoreRange(fields.String):
     """``label:min:max``, e.g. ``toxicity:0.5:1``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # the document's pattern: what it calls valid is accepted, but for min <= max,
+        # which no pattern can say (the server reads more spellings of a number, too)
+        pattern = f"^({'|'.join(SCORE_LABELS)}):{_BOUND}:{_BOUND}$"
+        kwargs.setdefault("metadata", {})["pattern"] = pattern
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -61,20 +71,21 @@ class ModCommentSchema(ma.Schema):
     """A comment as a moderator sees it in the queue: scores and reasons at a glance."""
 
     id = fields.UUID()
-    article_id = fields.Function(lambda c: c.article.external_id)
-    parent_id = fields.UUID()
+    article_id = fields.String(attribute="article.external_id")
+    parent_id = fields.UUID(allow_none=True, metadata={"description": "null unless a reply"})
     author_id = fields.String()
     author_name = fields.String()
     body = fields.String()
     status = fields.String()
-    language = fields.String()
-    scores = fields.Dict(keys=fields.String(), values=fields.Float())
-    spam_score = fields.Float()
-    reasons = fields.List(fields.Dict())
+    # null until the pipeline has run (or when no model covers the language)
+    language = fields.String(allow_none=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), allow_none=True)
+    spam_score = fields.Float(allow_none=True)
+    reasons = fields.List(fields.Dict(), allow_none=True)
     report_count = fields.Integer(metadata={"description": "reports since the last decision"})
     created_at = fields.DateTime()
-    decided_at = fields.DateTime()
-    decided_by = fields.String()
+    decided_at = fields.DateTime(allow_none=True, metadata={"description": "null until decided"})
+    decided_by = fields.String(allow_none=True)
     version = fields.Integer(metadata={"description": "send it back with a decision"})
 
 
@@ -89,10 +100,10 @@ class QueuePageSchema(ma.Schema):
 
 
 class FullCommentSchema(ModCommentSchema):
-    signals = fields.Dict()
-    scored_by = fields.Dict()
-    client_ip = fields.String()
-    user_agent = fields.String()
+    signals = fields.Dict(allow_none=True)
+    scored_by = fields.Dict(allow_none=True)
+    client_ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
     updated_at = fields.DateTime()
 
 
@@ -101,7 +112,7 @@ class ReportSchema(ma.Schema):
     comment_id = fields.UUID(dump_only=True)
     reporter_id = fields.String(dump_only=True)
     reason = fields.String(dump_only=True)
-    note = fields.String(dump_only=True)
+    note = fields.String(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
 
 
@@ -116,11 +127,11 @@ class ModReportSchema(ReportSchema):
 
 class AuditSchema(ma.Schema):
     actor = fields.String()
-    from_status = fields.String()
+    from_status = fields.String(allow_none=True, metadata={"description": "null when stored"})
     to_status = fields.String()
-    reason_code = fields.String()
-    note = fields.String()
-    details = fields.Dict()
+    reason_code = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True)
     created_at = fields.DateTime()
 
 
@@ -139,6 +150,9 @@ class CommentDetailSchema(ma.Schema):
 
 
 class _DecisionFields(InputSchema):
+    """What a decision loads with. The document shows it as one of two shapes (approve,
+    reject: see :func:`decision_body_doc`), because a rejection needs a reason."""
+
     action = fields.String(required=True, validate=validate.OneOf(list(ACTIONS)))
     reason = fields.String(
         validate=validate.OneOf(REASON_CODES),
@@ -153,6 +167,24 @@ class _DecisionFields(InputSchema):
             raise ma.ValidationError("A rejection needs a reason code.", "reason")
 
 
+class _Approve:
+    action = fields.String(required=True, validate=validate.OneOf(["approve"]))
+    reason = fields.String(
+        validate=validate.OneOf(REASON_CODES),
+        allow_none=True,
+        metadata={"description": "optional when approving"},
+    )
+
+
+class _Reject:
+    action = fields.String(required=True, validate=validate.OneOf(["reject"]))
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(REASON_CODES),
+        metadata={"description": "why the comment is removed"},
+    )
+
+
 class DecisionSchema(_DecisionFields):
     # strict: a JSON 1.5 is refused, not read as version 1
     version = fields.Integer(
@@ -161,6 +193,14 @@ class DecisionSchema(_DecisionFields):
         validate=validate.Range(min=1),
         metadata={"description": "the version you saw; a stale one gets 409"},
     )
+
+
+class ApproveDecisionSchema(_Approve, DecisionSchema):
+    """Approve one comment."""
+
+
+class RejectDecisionSchema(_Reject, DecisionSchema):
+    """Reject one comment, with a reason."""
 
 
 class BulkItemSchema(InputSchema):
@@ -172,6 +212,29 @@ class BulkDecisionSchema(_DecisionFields):
     items = fields.List(
         fields.Nested(BulkItemSchema), required=True, validate=validate.Length(min=1, max=500)
     )
+
+
+class BulkApproveSchema(_Approve, BulkDecisionSchema):
+    """Approve up to 500 comments."""
+
+
+class BulkRejectSchema(_Reject, BulkDecisionSchema):
+    """Reject up to 500 comments, with one reason."""
+
+
+def decision_body_doc(approve: type[ma.Schema], reject: type[ma.Schema]) -> dict[str, Any]:
+    """``@blp.doc(**...)``: the request body is an approval or a rejection with a reason.
+
+    OpenAPI 3.0 cannot say "reason is required when action is reject" of one schema; two
+    schemas, one per action, can. The view still loads with the one schema that has
+    both (and its rule), so a mistake gets one 422 naming ``reason``.
+    """
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [approve, reject]}}},
+        }
+    }
 
 
 class BulkResultSchema(ma.Schema):
@@ -198,6 +261,7 @@ class ReportInSchema(InputSchema):
         load_default=None,
         metadata={
             "description": "the reader's IP address, for the per-IP rate limit (used when a "
-            "site token is required; otherwise the caller's own address is)"
+            "site token is required; otherwise the caller's own address is)",
+            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
         },
     )

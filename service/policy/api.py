@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from service.app_context import db_session, status_listeners
 from service.errors import NotFound
 from service.moderation.auth import SECURED, current_principal, require
+from service.openapi import error_doc
 from service.policy import services
 from service.policy.models import AuthorStanding, WordRule
 from service.policy.schemas import (
@@ -28,7 +29,7 @@ blp = Blueprint(
 )
 
 
-@blp.route("/authors/<author_id>")
+@blp.route("/authors/<site_id:author_id>")
 class Author(MethodView):
     decorators = [require("moderator")]  # noqa: RUF012
 
@@ -68,6 +69,7 @@ class Words(MethodView):
     @blp.arguments(WordInSchema())
     @blp.response(201, WordOutSchema)
     @blp.doc(**SECURED)
+    @blp.doc(responses={"409": error_doc("The phrase is on a list already (`word_exists`).")})
     def post(self, data: dict[str, Any]) -> Any:
         """Add a word or phrase; it matches with and without Vietnamese diacritics."""
         session = db_session()
@@ -84,6 +86,7 @@ class Word(MethodView):
 
     @blp.response(204)
     @blp.doc(**SECURED)
+    @blp.doc(responses={"404": error_doc("No such word rule (`word_not_found`).")})
     def delete(self, rule_id: int) -> None:
         """Remove a word or phrase from the lists."""
         session = db_session()

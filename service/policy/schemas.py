@@ -21,8 +21,8 @@ class StandingInSchema(InputSchema):
 class StandingOutSchema(ma.Schema):
     author_id = fields.String()
     standing = fields.String()
-    reason = fields.String()
-    updated_by = fields.String()
+    reason = fields.String(allow_none=True)
+    updated_by = fields.String(allow_none=True)
     updated_at = fields.DateTime()
     rejected = fields.Integer(metadata={"description": "waiting comments rejected by a ban"})
 
@@ -37,6 +37,6 @@ class WordOutSchema(ma.Schema):
     id = fields.Integer()
     phrase = fields.String()
     kind = fields.String()
-    note = fields.String()
-    created_by = fields.String()
+    note = fields.String(allow_none=True)
+    created_by = fields.String(allow_none=True)
     created_at = fields.DateTime()
