@@ -113,6 +113,11 @@ class Settings:
     sweeper_batch: int = _setting(500, "At most this many comments re-enqueued per sweep.")
 
     # --- HTTP API
+    trusted_proxies: int = _setting(
+        0,
+        "Reverse proxies in front of the API whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed (werkzeug's ProxyFix). 0: the caller's own address, for per-IP limits and logs.",
+    )
     max_request_bytes: int = _setting(65536, "Largest request body accepted (413 above).")
     comment_min_chars: int = _setting(1, "Shortest comment body, after normalisation.")
     comment_max_chars: int = _setting(5000, "Longest comment body, after normalisation.")

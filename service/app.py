@@ -8,6 +8,7 @@ import flask_smorest
 import redis
 from celery import Celery
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
 from config.celery import celery_config
@@ -99,6 +100,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(ops_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
+    if settings.trusted_proxies:
+        # only as many hops as are ours: a client can write any X-Forwarded-For it likes
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app
 
 

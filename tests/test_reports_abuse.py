@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 
+from service import create_app
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
 from service.moderation.auth import authenticate, create_token
@@ -25,6 +26,7 @@ from service.moderation.models import Report
 from service.moderation.services import reporter_has_standing
 from service.policy.models import AuthorStanding
 from service.ratelimit import RateLimiter
+from tests.conftest import make_settings
 from tests.factories import known_reader, make_article, make_comment
 from tests.helpers import free_port
 
@@ -361,3 +363,20 @@ def test_min_age_zero_counts_every_reader_in_good_standing(
         assert report(client, comment, "new-2").status_code == 201
     session.expire_all()
     assert session.get(Comment, comment.id).status == "held"
+
+
+@pytest.mark.parametrize(("hops", "seen"), [(0, "10.9.9.9"), (1, "203.0.113.5")])
+def test_the_callers_address_comes_from_trusted_proxies_only(
+    db_url: str, redis_url: str, hops: int, seen: str
+) -> None:
+    # behind one reverse proxy every reader arrives from the proxy's address: per-IP
+    # limits need the address it forwards, and only as many hops as TRUSTED_PROXIES says
+    proxied = create_app(make_settings(db_url, redis_url, trusted_proxies=hops))
+    proxied.add_url_rule("/_who", "who", lambda: {"ip": request.remote_addr})
+    answer = proxied.test_client().get(
+        "/_who",
+        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.5"},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
+    assert answer.get_json() == {"ip": seen}
+    proxied.extensions["db"].dispose()
