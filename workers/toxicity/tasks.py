@@ -65,7 +65,8 @@ class ToxicityTask(AppTask):
         return self._scorer
 
     def warm_up(self) -> None:
-        """Load this process's model (in a thread of a fresh worker child)."""
+        """Load this process's model, then keep reporting its state (a thread of a fresh
+        worker child, for the child's life)."""
         try:
             with self.flask_app.app_context():
                 self.scorer.get()
@@ -73,6 +74,7 @@ class ToxicityTask(AppTask):
             pass  # logged and published by the holder; batches hold comments meanwhile
         except Exception:
             log.exception("loading the toxicity model in the background failed")
+        self.scorer.report_forever()
 
     def hand_back(self, token: str, exc: BaseException) -> None:
         """Release what ``token`` still holds and re-send each comment on its own."""
