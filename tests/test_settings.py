@@ -47,6 +47,8 @@ def test_environment_overrides_with_types() -> None:
         ("TOXICITY_BANDS", "toxicity", "label=low:high"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
         ("TOXICITY_MODEL", "gpt", "TOXICITY_MODEL"),
+        ("HOLD_MARK_TTL_S", "2", "HOLD_MARK_TTL_S"),
+        ("TOXICITY_LEASE_S", "0", "TOXICITY_LEASE_S"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, fragment: str) -> None:
