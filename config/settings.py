@@ -316,7 +316,8 @@ class Settings:
         """A queued message's dispatch mark outlives the broker's own redelivery of it.
 
         Only until a worker receives the message: from then on the mark lasts
-        HOLD_MARK_TTL_S and that worker renews it (:mod:`workers.holds`)."""
+        HOLD_MARK_TTL_S and that worker renews it (:mod:`workers.holds`).
+        """
         return self.visibility_timeout_s + 2 * self.sweeper_interval_s
 
 
