@@ -86,9 +86,8 @@ RESEND_S = max(RUN.hold_mark_ttl_s, RUN.sweeper_grace_s) + RUN.sweeper_interval_
 RECLAIM_S = RUN.toxicity_lease_s + RUN.sweeper_interval_s
 #: the pipeline's own time (a cold pool process, scoring) on a busy machine
 SLACK_S = 30
-#: the countdown of the message the killed worker holds: due only after the kill (the
-#: renewal check before it takes two mark TTLs and two sweeps, plus a start-up)
-COUNTDOWN_S = 2 * RUN.hold_mark_ttl_s + 2 * RUN.sweeper_interval_s + 60
+#: the countdown of the message the killed worker holds: never due while it lives
+COUNTDOWN_S = 3600
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +145,13 @@ def _take_off_queue(client: redis.Redis, queue: str, comment_id: str) -> None:
 
 def _redeliver_unacked(stack: Stack) -> None:
     """What Redis does once the visibility timeout has passed: every unacknowledged
-    message goes back to its queue (kombu's own restore, with a timeout of zero)."""
+    message goes back to its queue (kombu's own restore, with a timeout of zero). By
+    then (15 minutes) a retry's countdown has passed too: it is taken off first."""
+    client = stack.redis.client()
+    for tag, raw in client.hgetall("unacked").items():
+        message, exchange, routing_key = json.loads(raw)
+        message["headers"]["eta"] = None
+        client.hset("unacked", tag, json.dumps([message, exchange, routing_key]))
     app = create_app(
         Settings.from_env(environ={**stack.env, "MODERATION_VISIBILITY_TIMEOUT_S": "0"})
     )
@@ -222,7 +227,7 @@ def test_a_message_lost_with_its_worker_is_sent_again_within_a_minute(
         started.append(replacement)
         wait_for(
             lambda: time.monotonic() - held > 2 * RUN.hold_mark_ttl_s and _sweeps(replacement) >= 2,
-            2 * RUN.hold_mark_ttl_s + 3 * RUN.sweeper_interval_s + 30,
+            2 * RUN.hold_mark_ttl_s + 3 * RUN.sweeper_interval_s + 120,  # a busy machine
             what="sweeps after the mark's own TTL has passed twice",
         )
         assert "sweeper re-enqueued" not in replacement.output()
@@ -245,8 +250,8 @@ def test_a_message_lost_with_its_worker_is_sent_again_within_a_minute(
         _redeliver_unacked(stack)
         wait_for(
             lambda: f"process_comment[{lost_task}] succeeded" in replacement.output(),
-            COUNTDOWN_S + 30,
-            what="the replacement worker to run the lost message when due (a no-op)",
+            30,
+            what="the replacement worker to run the lost message (a no-op)",
         )
         after, _ = load(database, comment_id)
         assert (after.status, after.version) == (before.status, before.version)
