@@ -11,7 +11,9 @@ the stack, and importing the service would cost each of them ~100 MB.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -49,8 +51,10 @@ def keep_alive(argv: Sequence[str], name: str | None = None) -> int:
     backoff = FIRST_BACKOFF_S
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(list(argv))
+        # its own process group, so whatever it leaves behind can be stopped with it
+        child = subprocess.Popen(list(argv), start_new_session=True)
         code = child.wait()
+        _kill_leftovers(child.pid)
         if stopping.is_set():
             return code
         if time.monotonic() - started >= STEADY_AFTER_S:
@@ -59,6 +63,17 @@ def keep_alive(argv: Sequence[str], name: str | None = None) -> int:
         if stopping.wait(backoff):
             return code
         backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+def _kill_leftovers(pgid: int) -> None:
+    """SIGKILL what the dead command left in its process group (a prefork pool's children).
+
+    Orphaned Celery pool children hold the dead worker's broker connection open, and
+    Redis keeps handing the next message to that connection's pending BRPOP, which
+    nobody will read: the message would be lost until the sweeper finds its comment.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _describe(code: int) -> str:
