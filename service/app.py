@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Settings
 from config.celery import celery_config
 from service import app_context, errors, guards, logs, openapi
+from service.akismet.api import blp as akismet_blp
 from service.articles.api import blp as articles_blp
 from service.comments.api import blp as comments_blp
 from service.db import Database
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     api.register_blueprint(moderation_blp)
     api.register_blueprint(policy_blp)
     app.register_blueprint(ops_blp)
+    # other protocols (their own bodies and errors), outside the OpenAPI document
+    app.register_blueprint(akismet_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
     if settings.trusted_proxies:
@@ -116,10 +119,14 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     return celery
 
 
+#: blueprints whose requests are form-encoded, as the protocol they speak has it
+FORM_BLUEPRINTS = frozenset({"akismet"})
+
+
 def _require_json_bodies(app: Flask) -> None:
     @app.before_request
     def _check_content_type() -> None:
-        if request.method not in {"POST", "PUT", "PATCH"}:
+        if request.method not in {"POST", "PUT", "PATCH"} or request.blueprint in FORM_BLUEPRINTS:
             return
         if not (request.content_length or request.headers.get("Transfer-Encoding")):
             # every write of this API takes a body: none at all is a mistake, not "{}"
