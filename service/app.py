@@ -20,6 +20,7 @@ from service.db import Database
 from service.dispatch import Dispatcher
 from service.moderation.api import blp as moderation_blp
 from service.ops.api import blp as ops_blp
+from service.perspective.api import blp as perspective_blp
 from service.policy.api import blp as policy_blp
 from service.ratelimit import RateLimiter
 from service.schemas import ErrorEnvelopeSchema
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(ops_blp)
     # other protocols (their own bodies and errors), outside the OpenAPI document
     app.register_blueprint(akismet_blp)
+    app.register_blueprint(perspective_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
     if settings.trusted_proxies:

@@ -46,3 +46,5 @@ def _reset_connections_after_fork(**_: Any) -> None:
         # predicting) in the child is safe; the first batch waits on the same lock.
         task = current_app.tasks[SCORE_TOXICITY]
         threading.Thread(target=task.warm_up, name="load-toxicity-model", daemon=True).start()
+        # comments:analyze requests, served by this process's model between batch calls
+        threading.Thread(target=task.serve_analyze, name="analyze-requests", daemon=True).start()
