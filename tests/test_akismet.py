@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import akismet
 import httpx
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,7 +22,8 @@ from service.akismet.services import CheckResult, Submission, verdict_for
 from service.db import Session
 from service.moderation.auth import create_token, find_token
 from service.moderation.models import SpamLabel
-from workers.pipeline.stages import pipeline_for
+from tests.helpers import free_port
+from workers.pipeline.stages import Pipeline, pipeline_for
 from workers.spam.learning import LearningSpamClassifier
 
 SITE = "https://news.example.vn/"
@@ -207,3 +209,18 @@ def test_form_bodies_only_where_the_protocol_has_them(client: FlaskClient) -> No
     response = client.post("/v1/articles/a1/comments", data={"body": "hi"})
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_a_check_without_redis_still_answers(app: Flask, key: str, session: Session) -> None:
+    token = find_token(session, key)
+    assert token is not None
+    live = pipeline_for(app)
+    dead = Pipeline(
+        settings=live.settings,
+        redis=redis.Redis(port=free_port(), socket_connect_timeout=0.2),
+        dispatcher=live.dispatcher,
+    )
+    submission = Submission(blog=SITE, user_ip="192.0.2.1", comment_content=SPAM)
+    result = services.check(session, dead, token, submission)
+    assert result.verdict is not None and result.result is CheckResult.DISCARD
+    assert "duplicates" not in result.verdict.contributions

@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
+
+import redis
 
 from service.comments.text import normalize_text
 from service.db import Session
 from service.moderation.models import ApiToken, SpamLabel
 from workers.pipeline.stages import Pipeline
 from workers.spam.signals import CommentFacts, SpamVerdict, combine, text_signals
+
+log = logging.getLogger(__name__)
 
 #: Akismet's documented test values (akismet.com/developers, "Testing your data"): a
 #: client's own test suite relies on them to see each answer.
@@ -139,17 +145,20 @@ def check(session: Session, pipeline: Pipeline, key: ApiToken, submission: Submi
         return Check(CheckResult.HAM, None)
     text = submission.text
     config = pipeline.spam_config
-    behaviour = {}
+    behaviour: dict[str, Any] = {}
     if not submission.is_test:
-        behaviour = pipeline.windows.observe(
-            CommentFacts(
-                comment_id=_check_id(key, submission),
-                body=text,
-                author_id=f"akismet:{key.id}:{submission.author_key()}",
-                client_ip=f"akismet:{key.id}:{submission.user_ip}" if submission.user_ip else None,
-                created_at=time.time(),
-            )
+        facts = CommentFacts(
+            comment_id=_check_id(key, submission),
+            body=text,
+            author_id=f"akismet:{key.id}:{submission.author_key()}",
+            client_ip=f"akismet:{key.id}:{submission.user_ip}" if submission.user_ip else None,
+            created_at=time.time(),
         )
+        try:
+            behaviour = pipeline.windows.observe(facts)
+        except redis.RedisError as exc:
+            # Redis is only counters (DESIGN.md): the text and the classifier still answer
+            log.warning("akismet check without the spam windows, Redis unavailable: %s", exc)
     classifier = pipeline.spam_model.current(session)
     verdict = combine(
         classifier.probability(text),
