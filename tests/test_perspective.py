@@ -10,6 +10,7 @@ with a Detoxify checkpoint instead.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -507,3 +508,30 @@ def test_the_discovery_document_points_at_us(
     )
     other = client.get("/$discovery/rest?version=v1")
     assert other.status_code == 404 and google_error(other)["status"] == "NOT_FOUND"
+
+
+def test_requests_waiting_together_are_scored_in_one_turn(
+    client: FlaskClient, redis_url: str, redis_db: redis.Redis
+) -> None:
+    sent = {
+        "a": (["You are an idiot."], []),
+        "b": (["Bài viết này thật là ngu ngốc và vô học, tác giả nên nghỉ viết đi"], ["en"]),
+        "c": (["Thanks. Kill the bill!", "Thanks.", "Kill the bill!"], ["en"]),
+    }
+    for request_id, (texts, languages) in sent.items():
+        redis_db.rpush(
+            channel.QUEUE,
+            json.dumps({"id": request_id, "texts": texts, "languages": languages}),
+        )
+    with AnalyzeWorker(redis_url, KeywordScorer()) as w:
+        replies = {
+            request_id: json.loads(redis_db.blpop([channel.REPLY_PREFIX + request_id], 10)[1])
+            for request_id in sent
+        }
+    # the two English requests went to the model together; the Vietnamese one not at all
+    assert w.scorer.calls == [["You are an idiot.", *sent["c"][0]]]
+    expected = KeywordScorer()
+    assert replies["a"]["scores"] == expected.score(sent["a"][0])
+    assert replies["c"]["scores"] == expected.score(sent["c"][0])
+    assert replies["a"]["model"] == replies["c"]["model"] == "keyword-fake@1"
+    assert replies["b"] == {"languages": ["en"], "detected": ["vi"], "unsupported": ["vi"]}

@@ -88,38 +88,63 @@ class GatedScorer:
             yield item
 
 
-def score_request(
+#: most analyze requests answered with one turn at the model (they are scored together)
+MAX_REQUESTS_PER_TURN = 32
+
+
+def score_requests(
     get_scorer: Callable[[], ToxicityScorer],
     gate: ModelGate,
     detect: Callable[[str], Language],
-    texts: Sequence[str],
-    languages: Sequence[str],
-) -> dict[str, Any]:
-    """The reply to one analyze request: scores per text and the model; or the languages
-    the model does not cover (nothing scored); or an error."""
+    requests: Sequence[tuple[Sequence[str], Sequence[str]]],
+) -> list[dict[str, Any]]:
+    """The replies to analyze requests, each ``(texts, languages)``: scores per text and
+    the model; or the languages the model does not cover (nothing scored); or an error.
+
+    The texts of all the requests that may be scored go to the model together, in one
+    turn at the gate: under load the requests waiting are batched as comments are (the
+    scorer sorts them by length and cuts its calls by padded tokens), so they keep up
+    with their arrival instead of queueing one model call each behind the batch's.
+    """
     try:
         scorer = get_scorer()
     except ScorerUnavailable as exc:
-        return {
+        error = {
             "error": "scorer_unavailable",
             "message": f"The toxicity model is unavailable: {exc}",
         }
-    found = detect(texts[0])
-    check = check_languages(languages, found.code, found.reliable, scorer.languages)
-    if check.unsupported:
-        return {
-            "unsupported": check.unsupported,
-            "languages": check.languages,
-            "detected": check.detected,
-        }
-    with gate.call(urgent=True):
-        scores = collect(scorer, texts)
-    return {
-        "scores": [{label: float(v) for label, v in s.items()} for s in scores],
-        "model": f"{scorer.name}@{scorer.version}",
-        "languages": check.languages,
-        "detected": check.detected,
-    }
+        return [error for _ in requests]
+    replies: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for request_texts, languages in requests:
+        found = detect(request_texts[0])
+        check = check_languages(languages, found.code, found.reliable, scorer.languages)
+        reply: dict[str, Any] = {"languages": check.languages, "detected": check.detected}
+        if check.unsupported:
+            reply["unsupported"] = check.unsupported
+        else:
+            reply["_texts"] = (len(texts), len(texts) + len(request_texts))
+            texts.extend(request_texts)
+        replies.append(reply)
+    if texts:
+        with gate.call(urgent=True):
+            scores = collect(scorer, texts)
+        model = f"{scorer.name}@{scorer.version}"
+        for reply in replies:
+            if "_texts" in reply:
+                begin, end = reply.pop("_texts")
+                reply["scores"] = [{k: float(v) for k, v in s.items()} for s in scores[begin:end]]
+                reply["model"] = model
+    return replies
+
+
+def _parse(raw: bytes) -> tuple[str, list[str], list[str]] | None:
+    try:
+        request = json.loads(raw)
+        return request["id"], list(request["texts"]), list(request.get("languages") or [])
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping a malformed analyze request")
+        return None
 
 
 def serve(
@@ -134,33 +159,35 @@ def serve(
     while not stop.is_set():
         try:
             item = client.blpop([channel.QUEUE], timeout=poll_s)
+            # and whatever else is waiting now: scored in the same turn at the model
+            raw = (
+                [item[1], *(client.lpop(channel.QUEUE, MAX_REQUESTS_PER_TURN - 1) or [])]
+                if item
+                else []
+            )
         except redis.RedisError as exc:
             log.warning("analyze requests unreadable (%s); retrying in 1 s", exc)
             stop.wait(1.0)
             continue
-        if item is None:
-            continue
-        try:
-            request = json.loads(item[1])
-            request_id, texts = request["id"], request["texts"]
-            languages = request.get("languages") or []
-        except (ValueError, KeyError, TypeError):
-            log.error("dropping a malformed analyze request")
+        batch = [p for p in map(_parse, raw) if p is not None]
+        if not batch:
             continue
         started = time.perf_counter()
         try:
-            reply = score_request(get_scorer, gate, detect, texts, languages)
-        except Exception as exc:  # a bug: the caller gets an answer, not a timeout
-            log.exception("analyze request %s failed", request_id)
-            reply = {"error": "scorer_failed", "message": f"Scoring failed: {type(exc).__name__}"}
-        try:
-            channel.answer(client, request_id, reply)
-        except redis.RedisError as exc:
-            log.warning("could not answer analyze request %s: %s", request_id, exc)
-            continue
+            replies = score_requests(get_scorer, gate, detect, [(t, lang) for _, t, lang in batch])
+        except Exception as exc:  # a bug: the callers get an answer, not a timeout
+            log.exception("%d analyze request(s) failed", len(batch))
+            failed = {"error": "scorer_failed", "message": f"Scoring failed: {type(exc).__name__}"}
+            replies = [failed for _ in batch]
+        for (request_id, _texts, _languages), reply in zip(batch, replies, strict=True):
+            try:
+                channel.answer(client, request_id, reply)
+            except redis.RedisError as exc:
+                log.warning("could not answer analyze request %s: %s", request_id, exc)
+        seconds = time.perf_counter() - started
         log.info(
-            "analyze request of %d text(s) answered in %.3f s",
-            len(texts),
-            time.perf_counter() - started,
-            extra={"texts": len(texts), "seconds": round(time.perf_counter() - started, 3)},
+            "%d analyze request(s) answered in %.3f s",
+            len(batch),
+            seconds,
+            extra={"requests": len(batch), "seconds": round(seconds, 3)},
         )
