@@ -31,7 +31,6 @@ from tests.factories import make_article, make_comment
 from tests.helpers import migrated_pg_database
 from workers.pipeline.stages import pipeline_for, score_and_decide
 from workers.toxicity.scorer import collect, scorer_from_settings
-from workers.toxicity.tasks import LEASE
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
 
@@ -96,7 +95,7 @@ def main() -> None:
                     lambda: scorer,
                     task.commit,
                     token=f"stage-{batches}",
-                    lease=LEASE,
+                    lease=timedelta(seconds=pipeline.settings.toxicity_lease_s),
                 )
                 task.commit()
                 task.close()

@@ -108,7 +108,14 @@ class Settings:
     )
     sweeper_interval_s: int = _setting(30, "How often beat runs the pending-comment sweeper.")
     sweeper_grace_s: int = _setting(
-        60, "A pending comment with no live dispatch mark is re-enqueued after this many seconds."
+        30, "A pending comment with no live dispatch mark is re-enqueued after this many seconds."
+    )
+    hold_mark_ttl_s: int = _setting(
+        30,
+        "Seconds the dispatch mark of a message a worker has received outlives that worker: "
+        "the worker renews it every third of this while it holds the message (queued in it, "
+        "waiting for its countdown, or running), so a message lost with its worker is re-sent "
+        "by the sweeper within about this plus SWEEPER_INTERVAL_S.",
     )
     sweeper_batch: int = _setting(500, "At most this many comments re-enqueued per sweep.")
 
@@ -172,6 +179,12 @@ class Settings:
         "Padded tokens per model call: a claimed batch, sorted by length, is cut into calls "
         "of at most this many tokens (comments x longest), so one long comment does not pad "
         "thirty short ones (measured: bench/README.md).",
+    )
+    toxicity_lease_s: int = _setting(
+        30,
+        "Seconds a toxicity task's claim on its batch lasts; renewed with every model call, "
+        "so it must exceed the slowest one. The comments of a batch whose worker died are "
+        "re-sent by the sweeper within about this plus SWEEPER_INTERVAL_S.",
     )
     toxicity_max_attempts: int = _setting(
         5, "Claims of one comment by a toxicity task before it is held as `scorer_failed`."
@@ -345,6 +358,10 @@ class Settings:
             raise SettingsError("ANALYZE_TIMEOUT_S must be more than 0")
         if self.reporter_min_age_s < 0:
             raise SettingsError("REPORTER_MIN_AGE_S must be 0 or more")
+        if self.hold_mark_ttl_s < 3:
+            raise SettingsError("HOLD_MARK_TTL_S must be at least 3 (renewed every third)")
+        if self.toxicity_lease_s < 1:
+            raise SettingsError("TOXICITY_LEASE_S must be at least 1")
         if not self.toxicity_checkpoint and self.toxicity_model not in TOXICITY_MODELS:
             raise SettingsError(
                 f"TOXICITY_MODEL must be one of {', '.join(TOXICITY_MODELS)} "
@@ -365,7 +382,11 @@ class Settings:
 
     @property
     def dispatch_mark_ttl_s(self) -> int:
-        """A dispatch mark outlives the broker's own redelivery of a lost task."""
+        """A queued message's dispatch mark outlives the broker's own redelivery of it.
+
+        Only until a worker receives the message: from then on the mark lasts
+        HOLD_MARK_TTL_S and that worker renews it (:mod:`workers.holds`).
+        """
         return self.visibility_timeout_s + 2 * self.sweeper_interval_s
 
 

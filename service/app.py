@@ -8,6 +8,8 @@ import flask_smorest
 import redis
 from celery import Celery
 from flask import Flask, request
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
@@ -70,7 +72,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["redis"] = redis_client
     app.extensions["rate_limiter"] = RateLimiter(redis_client, settings.redis_url)
     dispatcher = Dispatcher(
-        celery, redis_client, settings.dispatch_mark_ttl_s, settings.enqueue_breaker_s
+        celery,
+        # its own client: a dispatch mark is written on the POST path, before the
+        # message is sent, so it must fail as fast as the broker does (no retries)
+        redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.enqueue_timeout_s,
+            socket_timeout=max(settings.enqueue_timeout_s, 2.0),
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        ),
+        settings.dispatch_mark_ttl_s,
+        settings.enqueue_breaker_s,
+        hold_ttl_s=settings.hold_mark_ttl_s,
+        marks_on_broker=settings.celery_broker_url == settings.redis_url,
     )
     app.extensions["dispatcher"] = dispatcher
     # called with every status change, inside its transaction

@@ -1,10 +1,17 @@
 """Putting comment ids on the Celery queues: after commit, never blocking on a dead broker.
 
 The database is the source of truth. A comment is stored ``pending`` first; its id
-goes to the broker only once that transaction has committed. Each successful send
-leaves a *dispatch mark* in Redis (a key with a TTL a little longer than the broker's
-own redelivery window). The sweeper re-sends every pending comment older than a grace
-period that has no live mark: one whose send failed, or whose message Redis lost.
+goes to the broker only once that transaction has committed. Each send leaves a
+*dispatch mark* in Redis, written just before the message goes out. The sweeper
+re-sends every pending comment older than a grace period that has no live mark: one
+whose send failed, or whose message was lost.
+
+A mark lives as long as its message can be somewhere: while the message is queued, a
+little longer than the broker's own redelivery window (``mark_ttl_s``); once a worker
+has received it, only ``hold_ttl_s``, renewed by that worker for as long as it holds the
+message (:mod:`workers.holds`). A worker that dies with messages in hand (in Redis's
+``unacked``, redelivered only after the visibility timeout) stops renewing, and their
+comments are re-sent by the next sweep after the marks run out.
 """
 
 from __future__ import annotations
@@ -48,15 +55,39 @@ class Dispatcher:
     #: a doorbell whose message was lost stops silencing new comments after this long
     DOORBELL_TTL_S = 30
 
+    #: Extends each key in KEYS to live at least ARGV[1] ms, creating it if it is gone;
+    #: never shortens one (a longer mark is a queued message's, written meanwhile).
+    _RENEW = """
+    local ms = tonumber(ARGV[1])
+    for _, key in ipairs(KEYS) do
+      local left = redis.call('PTTL', key)
+      if left == -2 or (left >= 0 and left < ms) then
+        redis.call('SET', key, '1', 'PX', ms)
+      end
+    end
+    return #KEYS
+    """
+
     def __init__(
-        self, celery: Celery, redis_client: redis.Redis, mark_ttl_s: int, breaker_s: float
+        self,
+        celery: Celery,
+        redis_client: redis.Redis,
+        mark_ttl_s: int,
+        breaker_s: float,
+        hold_ttl_s: int = 30,
+        marks_on_broker: bool = False,
     ) -> None:
         self.celery = celery
         self.redis = redis_client
         self.mark_ttl_s = mark_ttl_s
+        self.hold_ttl_s = hold_ttl_s
         self.breaker_s = breaker_s
+        #: the marks live on the broker's Redis: marks that cannot be written mean a
+        #: send would fail too, so it is not tried (a POST must not wait twice)
+        self.marks_on_broker = marks_on_broker
         self._broken_until = 0.0
         self._lock = threading.Lock()
+        self._renew = redis_client.register_script(self._RENEW)
 
     # ------------------------------------------------------------------
     def after_commit(
@@ -116,6 +147,18 @@ class Dispatcher:
                 extra={"task": task, "comment_ids": list(ids)},
             )
             return []
+        # Marked before sending: a worker that receives a message shortens its mark
+        # (``hold``), so the long one must not land after that.
+        marked = self.mark(ids)
+        if not marked and self.marks_on_broker:
+            with self._lock:
+                self._broken_until = time.monotonic() + self.breaker_s
+            log.warning(
+                "broker unreachable; %d comment(s) left to the sweeper",
+                len(ids),
+                extra={"task": task, "comment_ids": list(ids)},
+            )
+            return []
         sent: list[str] = []
         try:
             for comment_id in ids:
@@ -126,20 +169,23 @@ class Dispatcher:
         except _BROKER_ERRORS as exc:
             with self._lock:
                 self._broken_until = time.monotonic() + self.breaker_s
+            unsent = [i for i in ids if i not in sent]
             log.warning(
                 "could not enqueue %d comment(s); the sweeper will retry: %s",
-                len(ids) - len(sent),
+                len(unsent),
                 exc,
-                extra={"task": task, "comment_ids": [i for i in ids if i not in sent]},
+                extra={"task": task, "comment_ids": unsent},
             )
-        self.mark(sent)
+            if marked:
+                self.unmark(unsent)
         return sent
 
     # ------------------------------------------------------------------
-    def mark(self, ids: Sequence[str]) -> None:
-        """Record that ``ids`` are on their way (a sweeper leaves them alone meanwhile)."""
+    def mark(self, ids: Sequence[str]) -> bool:
+        """Record that ``ids`` are on their way (a sweeper leaves them alone meanwhile);
+        False if Redis could not be written."""
         if not ids:
-            return
+            return True
         try:
             pipe = self.redis.pipeline(transaction=False)
             for comment_id in ids:
@@ -148,6 +194,40 @@ class Dispatcher:
         except redis.RedisError as exc:
             # Only costs a duplicate send later, which the tasks shrug off.
             log.warning("could not write dispatch marks: %s", exc)
+            return False
+        return True
+
+    def unmark(self, ids: Sequence[str]) -> None:
+        """Drop the marks of ``ids`` (their send failed: the sweeper may take them)."""
+        if not ids:
+            return
+        try:
+            self.redis.delete(*(self.MARK_PREFIX + i for i in ids))
+        except redis.RedisError as exc:
+            # the marks then lapse after mark_ttl_s, and the sweeper sends the comments
+            log.warning("could not drop the marks of unsent comment(s): %s", exc)
+
+    def hold(self, ids: Sequence[str]) -> None:
+        """A worker received the messages of ``ids``: their marks last ``hold_ttl_s`` now.
+
+        Replaces the queued message's longer mark, which would outlive a worker that
+        dies with the message in hand; the worker renews the mark while it holds it.
+        """
+        if not ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for comment_id in ids:
+            pipe.set(self.MARK_PREFIX + comment_id, "1", ex=self.hold_ttl_s)
+        pipe.execute()
+
+    def renew(self, ids: Sequence[str]) -> None:
+        """Keep the marks of messages a worker still holds alive for ``hold_ttl_s`` more.
+
+        Never shortens a mark: one written meanwhile for a new message of the same id
+        (the next stage's, a retry's) stays as long as that message may be queued.
+        """
+        if ids:
+            self._renew(keys=[self.MARK_PREFIX + i for i in ids], args=[self.hold_ttl_s * 1000])
 
     def unmarked(self, ids: Sequence[str]) -> list[str]:
         """The ids among ``ids`` with no live dispatch mark."""

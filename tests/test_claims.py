@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service.comments.claims import claim_for_scoring, release, release_expired
+from service.comments.claims import claim_for_scoring, release, release_expired, renew
 from service.comments.models import Comment, Status
 from service.db import Database, Session, utcnow
 from tests.factories import make_article, make_comment
@@ -133,6 +133,26 @@ def test_an_expired_lease_frees_its_comments(session: Session) -> None:
     assert release_expired(session, 10) == []
     again = claim_for_scoring(session, comments[1].id, "task-b", limit=2, lease=LEASE)
     assert ids(again.comments) == [comments[1].id]  # claimed before: alone
+
+
+def test_renewing_extends_only_what_the_task_still_holds(session: Session) -> None:
+    comments = waiting(session, 4)
+    short = timedelta(seconds=5)
+    claim_for_scoring(session, comments[0].id, "task-a", limit=3, lease=short)
+    claim_for_scoring(session, comments[3].id, "task-b", limit=1, lease=short)
+    session.commit()
+    decided = session.get(Comment, comments[1].id)
+    decided.status = Status.APPROVED.value  # decided in the batch: no longer waiting
+    session.commit()
+
+    renew(session, "task-a", LEASE)
+    session.commit()
+    session.expire_all()
+    until = {c.id: session.get(Comment, c.id).claimed_until for c in comments}
+    later = utcnow() + LEASE - timedelta(seconds=5)
+    assert until[comments[0].id] > later and until[comments[2].id] > later
+    assert until[comments[1].id] < later  # decided: left as it was
+    assert until[comments[3].id] < later  # another task's claim: untouched
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 import workers.pipeline.tasks  # noqa: F401 - registers the tasks on every Celery app
 from service import create_app
@@ -120,6 +121,15 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
     )
     make_comment(session, article, status=Status.PENDING)  # recent: within the grace period
     make_comment(session, article, status=Status.HELD, created_at=utcnow() - timedelta(hours=1))
+    # waiting for the model, unmarked: the model's stage sees it through (claims), the
+    # cheap stages are not run again
+    make_comment(
+        session,
+        article,
+        status=Status.PENDING,
+        created_at=utcnow() - timedelta(hours=1),
+        toxicity_queued_at=utcnow() - timedelta(minutes=59),
+    )
     session.commit()
     dispatcher = app.extensions["dispatcher"]
     dispatcher.mark([str(old_marked.id)])
@@ -189,3 +199,47 @@ def test_every_dispatched_task_name_exists_in_the_worker(app: Flask) -> None:
     registered = celery.tasks
     for name in QUEUE_OF:
         assert name in registered, name
+
+
+def test_the_mark_is_written_before_the_message_leaves_and_dropped_if_it_does_not(
+    app: Flask, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = app.extensions["dispatcher"]
+    marked_when_sent: list[bool] = []
+
+    def send_task(name: str, args: list[str], **_: object) -> None:
+        if args[0] == "lost":
+            raise KombuOperationalError("broker went away")
+        marked_when_sent.append(bool(redis_db.exists(Dispatcher.MARK_PREFIX + args[0])))
+
+    monkeypatch.setattr(dispatcher.celery, "send_task", send_task)
+    try:
+        assert dispatcher.send(["sent", "lost"]) == ["sent"]
+    finally:
+        dispatcher._broken_until = 0.0  # the app outlives this test
+    # a worker may receive a message at once: its mark must already be there
+    assert marked_when_sent == [True]
+    assert redis_db.ttl(Dispatcher.MARK_PREFIX + "sent") > dispatcher.hold_ttl_s
+    assert not redis_db.exists(Dispatcher.MARK_PREFIX + "lost")  # the sweeper may take it
+
+
+def test_a_received_message_has_a_short_mark_and_renewing_never_shortens_one(
+    app: Flask, redis_db: redis.Redis
+) -> None:
+    dispatcher = app.extensions["dispatcher"]
+
+    def key(comment_id: str) -> str:
+        return Dispatcher.MARK_PREFIX + comment_id
+
+    dispatcher.mark(["held", "queued"])  # both sent: the long, queued-message mark
+    dispatcher.hold(["held"])  # a worker received "held"
+    assert 0 < redis_db.ttl(key("held")) <= dispatcher.hold_ttl_s
+    assert redis_db.ttl(key("queued")) > dispatcher.hold_ttl_s
+
+    redis_db.pexpire(key("held"), 500)  # about to run out: renewed in time
+    dispatcher.renew(["held", "queued", "gone"])
+    assert dispatcher.hold_ttl_s - 2 < redis_db.ttl(key("held")) <= dispatcher.hold_ttl_s
+    # a longer mark is a queued message's (the next one for the same id): left as it is
+    assert redis_db.ttl(key("queued")) > dispatcher.hold_ttl_s
+    # a mark Redis lost while the worker still holds the message comes back
+    assert 0 < redis_db.ttl(key("gone")) <= dispatcher.hold_ttl_s

@@ -122,7 +122,7 @@ def db_at_head(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
-def test_0007_analyze_keys_go_with_their_role(db_at_head: str) -> None:
+def test_0008_analyze_keys_go_with_their_role(db_at_head: str) -> None:
     engine = sa.create_engine(db_at_head)
     insert = sa.text(
         "INSERT INTO api_tokens (name, role, token_hash, created_at) "
@@ -133,7 +133,7 @@ def test_0007_analyze_keys_go_with_their_role(db_at_head: str) -> None:
         with engine.begin() as conn:
             conn.execute(insert, {"name": "coral", "role": "analyze", "hash": "a" * 64, "t": now})
             conn.execute(insert, {"name": "alice", "role": "moderator", "hash": "b" * 64, "t": now})
-        command.downgrade(alembic_config(db_at_head), "0006")
+        command.downgrade(alembic_config(db_at_head), "0007")
         with engine.connect() as conn:
             names = conn.execute(sa.text("SELECT name FROM api_tokens")).scalars().all()
         assert names == ["alice"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from datetime import timedelta
 
 import pytest
@@ -13,16 +15,19 @@ from flask.testing import FlaskClient
 from prometheus_client import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
+from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE
 from service import create_app
 from service.comments.models import Status
 from service.db import Session, utcnow
 from service.logs import JsonFormatter, current_request_id, redact
 from service.moderation.auth import create_token
-from service.ops.status import SCORER_STATUS_PREFIX
+from service.ops.models import ScorerReport
+from service.ops.status import STALE_AFTER_S, record_scorer
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
 from tests.helpers import free_port
+from workers.toxicity.health import ScorerHolder
+from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
 
 
 def test_healthz(client: FlaskClient) -> None:
@@ -168,11 +173,18 @@ def test_metrics_report_comments_queues_and_scorers(
     session.commit()
     redis_db.rpush(DEFAULT_QUEUE, "m1", "m2", "m3")
     redis_db.rpush(TOXICITY_QUEUE, "m4")
+    redis_db.rpush(WEBHOOKS_QUEUE, "m5", "m6")
     # a host name with a quote, a backslash and a newline must survive the exposition
     odd_host = 'gpu "blue"\\rack\n2'
-    for pid, state in ((41, "ready"), (42, "unavailable")):
-        status = {"state": state, "model": "minilm-toxic-en", "host": odd_host, "pid": pid}
-        redis_db.set(f"{SCORER_STATUS_PREFIX}{odd_host}:{pid}", json.dumps(status))
+    for pid, state in ((41, "ready"), (42, "unavailable"), (43, "ready")):
+        record_scorer(
+            session, {"state": state, "model": "minilm-toxic-en", "host": odd_host, "pid": pid}
+        )
+    # pid 43 has not reported for a while: it counts as not ready whatever it last said
+    session.get(ScorerReport, f"{odd_host}:43").reported_at = utcnow() - timedelta(
+        seconds=STALE_AFTER_S + 1
+    )
+    session.commit()
 
     metrics = scrape(client, ops)
 
@@ -187,12 +199,16 @@ def test_metrics_report_comments_queues_and_scorers(
     assert values(metrics["moderation_queue_length"], "queue") == {
         DEFAULT_QUEUE: 3.0,
         TOXICITY_QUEUE: 1.0,
+        WEBHOOKS_QUEUE: 2.0,
     }
     scorers = sorted(metrics["moderation_scorer_ready"].samples, key=lambda s: s.labels["pid"])
     assert [(s.labels, s.value) for s in scorers] == [
         ({"host": odd_host, "pid": "41", "model": "minilm-toxic-en", "state": "ready"}, 1.0),
         ({"host": odd_host, "pid": "42", "model": "minilm-toxic-en", "state": "unavailable"}, 0.0),
+        ({"host": odd_host, "pid": "43", "model": "minilm-toxic-en", "state": "ready"}, 0.0),
     ]
+    ages = values(metrics["moderation_scorer_report_age_seconds"], "pid")
+    assert ages["41"] < 60 and ages["43"] > STALE_AFTER_S
     assert metrics["moderation_redis_up"].samples[0].value == 1.0
     # the library's process and platform metrics, for the process that answered
     assert metrics["process_resident_memory_bytes"].samples[0].value > 0
@@ -200,7 +216,7 @@ def test_metrics_report_comments_queues_and_scorers(
     # /statusz reads the same figures
     body = client.get("/statusz", headers=ops).get_json()
     assert body["comments"] == {"pending": 2, "approved": 3, "held": 1, "rejected": 0}
-    assert body["queues"] == {DEFAULT_QUEUE: 3, TOXICITY_QUEUE: 1}
+    assert body["queues"] == {DEFAULT_QUEUE: 3, TOXICITY_QUEUE: 1, WEBHOOKS_QUEUE: 2}
 
 
 def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None:
@@ -215,7 +231,8 @@ def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None
     metrics = scrape(app.test_client())
     assert metrics["moderation_redis_up"].samples[0].value == 0.0
     assert "moderation_queue_length" not in metrics
-    assert "moderation_scorer_ready" not in metrics
+    # scorer reports are in the database: Redis being down does not hide them
+    assert "moderation_scorer_ready" in metrics
     assert set(values(metrics["moderation_comments"], "status")) == {s.value for s in Status}
     app.extensions["db"].dispose()
 
@@ -254,3 +271,37 @@ def test_ops_endpoints_open_serves_them_without_a_token(
     app = create_app(make_settings(db_url, redis_url, ops_endpoints_open=True))
     assert app.test_client().get(path).status_code == 200
     app.extensions["db"].dispose()
+
+
+class _Scorer(KeywordScorer):
+    """A scorer whose load succeeds, or fails with a reason."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        self.error = error
+
+    def load(self) -> None:
+        if self.error:
+            raise ScorerUnavailable(self.error)
+
+
+def test_statusz_shows_the_last_known_scorer_states_after_redis_loses_everything(
+    app: Flask, client: FlaskClient, redis_db: redis.Redis, ops: dict[str, str]
+) -> None:
+    ready = ScorerHolder(_Scorer(), app.extensions["db"])
+    ready.get()  # loads and reports
+    broken = ScorerHolder(_Scorer("checkpoint missing"), app.extensions["db"])
+    with pytest.raises(ScorerUnavailable):
+        broken.get()
+    redis_db.flushdb()  # a Redis restart without persistence (this test's database)
+
+    scorers = client.get("/statusz", headers=ops).get_json()["scorers"]
+    # both holders live in this process: one report, the latest (the failed load)
+    [report] = scorers
+    assert report["pid"] == os.getpid() and report["host"] == socket.gethostname()
+    assert (report["state"], report["error"]) == ("unavailable", "checkpoint missing")
+    assert 0 <= report["age_s"] < 60 and report["stale"] is False
+
+    ready.publish()  # a later report of the same process replaces it
+    [report] = client.get("/statusz", headers=ops).get_json()["scorers"]
+    assert (report["state"], report["model"]) == ("ready", "keyword-fake")

@@ -6,6 +6,7 @@ The real Detoxify path and real workers are in test_pipeline_integration.py.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,6 @@ from tests.helpers import queued
 from workers.pipeline.decision import decide
 from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
-from workers.toxicity.tasks import LEASE
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def score(
         get_scorer,
         session.commit,
         token=token or f"task-{uuid.uuid4()}",
-        lease=LEASE,
+        lease=timedelta(seconds=pipeline.settings.toxicity_lease_s),
     )
 
 

@@ -50,6 +50,8 @@ def test_environment_overrides_with_types() -> None:
         ("REPORT_RATE_PER_IP", "lots", "REPORT_RATE_PER_IP"),
         ("REPORT_RATE_PER_REPORTER", "20/fortnight", "REPORT_RATE_PER_REPORTER"),
         ("REPORTER_MIN_AGE_S", "-1", "REPORTER_MIN_AGE_S"),
+        ("HOLD_MARK_TTL_S", "2", "HOLD_MARK_TTL_S"),
+        ("TOXICITY_LEASE_S", "0", "TOXICITY_LEASE_S"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, fragment: str) -> None:

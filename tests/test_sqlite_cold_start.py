@@ -93,7 +93,11 @@ def test_posts_do_not_wait_for_the_model_to_load(sqlite_stack: Stack) -> None:
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
     worst = latencies[-1]
     print(f"POST p99 {p99:.3f} s, max {worst:.3f} s over {len(latencies)} POSTs; load {load_s} s")
-    assert p99 < 0.2, f"POST p99 {p99:.3f} s while the model loaded in {load_s} s"
+    # A POST stalled behind the load waits a good part of it (seconds). The bound is set
+    # well below that and well above a loaded machine's noise (POSTs take ~10 ms alone,
+    # up to ~0.25 s with five test runs on two cores): a stall, not a speed, fails it.
+    bound = min(1.0, load_s / 4)
+    assert p99 < bound, f"POST p99 {p99:.3f} s while the model loaded in {load_s} s"
 
     # and every comment posted meanwhile is decided once the model is there
     def statuses() -> list[str]:

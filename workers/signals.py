@@ -43,8 +43,9 @@ def _reset_connections_after_fork(**_: Any) -> None:
     if current_app.conf.get("toxicity_worker"):
         # Load the model now, beside the worker's own start-up, rather than on the first
         # batch: a thread, since this handler must return within 4 s. Loading (never
-        # predicting) in the child is safe; the first batch waits on the same lock.
+        # predicting) in the child is safe; the first batch waits on the same lock. The
+        # thread then reports the scorer's state for as long as the child lives.
         task = current_app.tasks[SCORE_TOXICITY]
-        threading.Thread(target=task.warm_up, name="load-toxicity-model", daemon=True).start()
+        threading.Thread(target=task.warm_up, name="toxicity-scorer", daemon=True).start()
         # comments:analyze requests, served by this process's model between batch calls
         threading.Thread(target=task.serve_analyze, name="analyze-requests", daemon=True).start()

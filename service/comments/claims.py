@@ -17,7 +17,10 @@ Rules, in one place:
   again only on its own: one comment that crashes the scorer cannot take others down
   with it again, and the others are released to be retried alone too;
 - two tasks never claim the same comment: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and
-  SQLite runs one writing transaction at a time.
+  SQLite runs one writing transaction at a time;
+- a lease is short (TOXICITY_LEASE_S) and renewed with every model call of its batch:
+  the comments of a batch whose process died are free again soon after, and the
+  sweeper re-sends them (:func:`release_expired`).
 """
 
 from __future__ import annotations
@@ -137,6 +140,16 @@ def oldest_unclaimed(session: Session, grace: timedelta) -> str | None:
         .limit(1)
     )
     return str(found) if found is not None else None
+
+
+def renew(session: Session, token: str, lease: timedelta) -> None:
+    """Extend the lease on what ``token`` still holds (its batch is alive and scoring)."""
+    session.execute(
+        sa.update(Comment)
+        .where(Comment.claimed_by == token, _WAITING)
+        .values(claimed_until=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def release(session: Session, token: str) -> list[str]:

@@ -249,11 +249,20 @@ def list_approved_threads(
 
 
 def stale_pending_ids(session: Session, grace: timedelta, limit: int) -> list[str]:
-    """Ids of comments still ``pending`` after ``grace``, oldest first."""
+    """Ids of comments still ``pending`` after ``grace`` and not yet handed to the model,
+    oldest first.
+
+    A comment waiting for the model needs no second run of the cheap stages: its claim's
+    lease and :func:`service.comments.claims.oldest_unclaimed` see it through.
+    """
     cutoff = utcnow() - grace
     rows = session.scalars(
         sa.select(Comment.id)
-        .where(Comment.status == Status.PENDING.value, Comment.created_at < cutoff)
+        .where(
+            Comment.status == Status.PENDING.value,
+            Comment.created_at < cutoff,
+            Comment.toxicity_queued_at.is_(None),
+        )
         .order_by(Comment.created_at)
         .limit(limit)
     )

@@ -37,11 +37,17 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ),
         "scorers": GaugeMetricFamily(
             "moderation_scorer_ready",
-            "Toxicity worker processes by scorer state (1: ready).",
+            "Toxicity worker processes by last reported scorer state (1: ready, and "
+            "reported recently).",
             labels=["host", "pid", "model", "state"],
         ),
+        "scorer_ages": GaugeMetricFamily(
+            "moderation_scorer_report_age_seconds",
+            "Seconds since a toxicity worker process last reported its scorer state.",
+            labels=["host", "pid"],
+        ),
         "redis": GaugeMetricFamily(
-            "moderation_redis_up", "1 if this scrape could read Redis (queues, scorers)."
+            "moderation_redis_up", "1 if this scrape could read Redis (queue lengths)."
         ),
     }
 
@@ -64,16 +70,20 @@ class StatusCollector:
         family["oldest"].add_metric([], status["oldest_pending_age_s"])
         yield family["comments"]
         yield family["oldest"]
-        # Redis unreadable: no queue or scorer series rather than made-up zeros
+        # Redis unreadable: no queue series rather than made-up zeros
         if status["queues"] is not None:
             for queue, length in status["queues"].items():
                 family["queues"].add_metric([queue], length)
             yield family["queues"]
-        if status["scorers"] is not None:
-            for s in status["scorers"]:
-                labels = [str(s.get(k, "")) for k in ("host", "pid", "model", "state")]
-                family["scorers"].add_metric(labels, 1 if s.get("state") == "ready" else 0)
-            yield family["scorers"]
+        for s in status["scorers"]:
+            labels = [str(s.get(k, "")) for k in ("host", "pid", "model", "state")]
+            ready = s.get("state") == "ready" and not s["stale"]
+            family["scorers"].add_metric(labels, 1 if ready else 0)
+            family["scorer_ages"].add_metric(
+                [str(s.get("host", "")), str(s.get("pid", ""))], s["age_s"]
+            )
+        yield family["scorers"]
+        yield family["scorer_ages"]
         family["redis"].add_metric([], 0 if status["queues"] is None else 1)
         yield family["redis"]
 

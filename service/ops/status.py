@@ -1,41 +1,70 @@
 """What ops on call want at a glance, read from the shared state (so every API process agrees).
 
-Queue depths from Redis, comment counts and the oldest pending comment from the
-database, and each toxicity worker process's scorer state (which the workers publish
-to Redis). Served as JSON on ``/statusz`` and as Prometheus gauges on ``/metrics``
+Queue depths from Redis; comment counts, the oldest pending comment and each toxicity
+worker process's last reported scorer state from the database. The workers report
+their scorer state to the database, not to Redis, so a Redis restart loses none of it:
+``/statusz`` shows the last state each process reported with its age, and a report
+older than ``STALE_AFTER_S`` means the process stopped reporting (dead, or stuck).
+Served as JSON on ``/statusz`` and as Prometheus gauges on ``/metrics``
 (:mod:`service.ops.metrics`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import redis
 import sqlalchemy as sa
 
-from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE
+from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
+from service.ops.models import ScorerReport
 
 log = logging.getLogger(__name__)
 
-#: toxicity workers write ``<prefix><host>:<pid>`` -> JSON status, with a TTL
-SCORER_STATUS_PREFIX = "moderation:scorer-status:"
+#: a live toxicity process reports at least this often, busy or idle
+REPORT_EVERY_S = 60
+#: a report older than this is a process that stopped reporting
+STALE_AFTER_S = 3 * REPORT_EVERY_S
+#: reports of processes silent for longer than this are dropped
+KEEP_REPORTS = timedelta(days=1)
 
 
-def scorer_statuses(client: redis.Redis) -> list[dict[str, Any]]:
-    """Every live toxicity worker process's scorer status."""
-    keys = sorted(client.scan_iter(match=SCORER_STATUS_PREFIX + "*", count=100))
-    values = client.mget(keys) if keys else []
-    return [json.loads(v) for v in values if v]
+def record_scorer(session: Session, report: dict[str, Any]) -> None:
+    """Store one process's scorer report (``host`` and ``pid`` name the process)."""
+    now = utcnow()
+    key = f"{report['host']}:{report['pid']}"
+    # each process writes only its own row: no other writer can race this upsert
+    row = session.get(ScorerReport, key, populate_existing=True)
+    if row is None:
+        session.add(ScorerReport(process=key, report=report, reported_at=now))
+    else:
+        row.report, row.reported_at = report, now
+    session.execute(sa.delete(ScorerReport).where(ScorerReport.reported_at < now - KEEP_REPORTS))
+
+
+def scorer_reports(session: Session) -> list[dict[str, Any]]:
+    """Every toxicity process's last report, with ``age_s`` and ``stale``, by process."""
+    now = utcnow()
+    rows = session.scalars(
+        sa.select(ScorerReport)
+        .where(ScorerReport.reported_at >= now - KEEP_REPORTS)
+        .order_by(ScorerReport.process)
+    )
+    reports = []
+    for row in rows:
+        age = max(0.0, (now - row.reported_at).total_seconds())
+        reports.append({**row.report, "age_s": round(age, 1), "stale": age > STALE_AFTER_S})
+    return reports
 
 
 def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
-    """Comment counts, the oldest pending comment's age, queue depths, scorer statuses.
+    """Comment counts, the oldest pending comment's age, queue depths, scorer reports.
 
-    ``queues`` and ``scorers`` are None when Redis cannot be read.
+    ``queues`` is None when Redis cannot be read.
     """
     counts = dict(
         session.execute(sa.select(Comment.status, sa.func.count()).group_by(Comment.status)).all()
@@ -48,9 +77,11 @@ def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
         "oldest_pending_age_s": round((utcnow() - oldest).total_seconds(), 1) if oldest else 0.0,
     }
     try:
-        status["queues"] = {q: int(client.llen(q)) for q in (DEFAULT_QUEUE, TOXICITY_QUEUE)}
-        status["scorers"] = scorer_statuses(client)
+        status["queues"] = {
+            q: int(client.llen(q)) for q in (DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE)
+        }
     except redis.RedisError as exc:
         log.warning("status: redis unreachable: %s", exc)
-        status["queues"], status["scorers"] = None, None
+        status["queues"] = None
+    status["scorers"] = scorer_reports(session)
     return status

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from config import Settings
-from service.comments.claims import claim_for_scoring
+from service.comments.claims import claim_for_scoring, renew
 from service.comments.models import LABELS, Comment, Status
 from service.comments.status import (
     PIPELINE_ACTOR,
@@ -401,6 +401,8 @@ def score_and_decide(
             for i, score in zip(call, scores, strict=True):
                 # rounded before deciding, so the stored scores re-derive the stored decision
                 batch.decide(comments[i], {label: round(v, 5) for label, v in score.items()})
+            # alive: the rest of the batch stays ours (a dead batch's lease runs out soon)
+            renew(session, token, lease)
             checkpoint()
             deciding += time.perf_counter() - scored
         seconds = time.perf_counter() - started

@@ -1,14 +1,18 @@
 """A toxicity worker process's scorer, its load state, and the status ops can read.
 
 The scorer is loaded on first use in each worker child. If loading fails the reason
-is logged, published to Redis (``/statusz`` shows it) and the failure remembered for a
-while, so a batch does not pay for a doomed load every time; after ``retry_after_s``
-the next batch tries again (a model volume mounted late, a checksum fixed).
+is logged, reported (``/statusz`` shows it) and the failure remembered for a while, so
+a batch does not pay for a doomed load every time; after ``retry_after_s`` the next
+batch tries again (a model volume mounted late, a checksum fixed).
+
+Reports go to the database (:func:`service.ops.status.record_scorer`), where a Redis
+restart cannot wipe them, at least every ``REPORT_EVERY_S`` while the process lives
+(:meth:`ScorerHolder.report_forever`, on a thread of the worker child): the age of the
+last report tells ops whether the process is still there.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -17,15 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
-from service.ops.status import SCORER_STATUS_PREFIX
+from service.db import Database
+from service.ops.status import REPORT_EVERY_S, record_scorer
 from workers.toxicity.scorer import ScorerUnavailable, ToxicityScorer, scorer_from_settings
 
 log = logging.getLogger(__name__)
-
-STATUS_TTL_S = 300
 
 
 @dataclass
@@ -33,7 +36,7 @@ class ScorerHolder:
     """Loads the scorer lazily and remembers why it could not."""
 
     scorer: Any
-    redis: redis.Redis | None = None
+    database: Database | None = None
     retry_after_s: float = 60.0
     _loaded: bool = False
     _error: str | None = None
@@ -41,17 +44,19 @@ class ScorerHolder:
     _published_at: float = field(default=float("-inf"))
     # a background warm-up and the first batch may both ask: one loads, the other waits
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # the reporting thread and a batch may publish at once; one row per process
+    _publish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_app(cls, app: Flask, pool_size: int = 1) -> ScorerHolder:
         settings = app.config["SETTINGS"]
-        return cls(scorer_from_settings(settings, pool_size), app.extensions["redis"])
+        return cls(scorer_from_settings(settings, pool_size), app.extensions["db"])
 
     def get(self) -> ToxicityScorer:
         """The loaded scorer, or :class:`ScorerUnavailable` with the reason."""
         if self._loaded:
-            if time.monotonic() - self._published_at > STATUS_TTL_S / 3:
-                self.publish()  # keep the status alive while the worker lives
+            if time.monotonic() - self._published_at > REPORT_EVERY_S:
+                self.publish()  # in case the reporting thread is not running
             return self.scorer  # type: ignore[no-any-return]
         with self._lock:
             if self._loaded:
@@ -82,16 +87,22 @@ class ScorerHolder:
         }
 
     def publish(self) -> None:
-        """Write this process's scorer status where the API's /statusz reads it."""
-        if self.redis is None:
+        """Report this process's scorer status where the API's /statusz reads it."""
+        if self.database is None:
             return
-        self._published_at = time.monotonic()
-        status = self.status()
-        try:
-            self.redis.set(
-                f"{SCORER_STATUS_PREFIX}{status['host']}:{status['pid']}",
-                json.dumps(status),
-                ex=STATUS_TTL_S,
-            )
-        except redis.RedisError as exc:
-            log.warning("could not publish scorer status: %s", exc)
+        with self._publish_lock:
+            self._published_at = time.monotonic()
+            try:
+                with self.database.session() as session:
+                    record_scorer(session, self.status())
+            except SQLAlchemyError as exc:
+                log.warning("could not report the scorer status: %s", exc)
+
+    def report_forever(self, every_s: float = REPORT_EVERY_S) -> None:
+        """Report the status every ``every_s`` (a daemon thread's loop, for an idle worker)."""
+        while True:
+            time.sleep(every_s)
+            try:
+                self.publish()
+            except Exception:  # the thread must outlive any one failure
+                log.exception("reporting the scorer status failed")

@@ -16,8 +16,9 @@ When a batch fails:
 - anything else (a bug): the task fails (Flower shows it) after handing its comments
   back, each re-sent on its own a few seconds later;
 - its process dies (SIGKILL, OOM, hard time limit): the message is delivered again
-  and the same task id takes its claim back; if the message is gone too, the claim's
-  lease runs out and the sweeper re-sends the comments.
+  and the same task id takes its claim back; if the message is gone too (the whole
+  worker died with it), the claim's lease, renewed with every model call, runs out
+  within TOXICITY_LEASE_S and the sweeper re-sends the comments.
 
 A comment claimed before is retried on its own; after ``TOXICITY_MAX_ATTEMPTS`` claims
 it is held for a person as ``scorer_failed``.
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 SOFT_TIME_LIMIT_S = 120
 TIME_LIMIT_S = 180
-#: a claim outlives the hard time limit, so no live batch ever holds an expired lease
-LEASE = timedelta(seconds=TIME_LIMIT_S + 30)
 #: seconds before the comments of a failed batch are tried again, each on its own
 RETRY_FAILED_AFTER_S = 5
 
@@ -97,7 +96,8 @@ class ToxicityTask(AppTask):
             log.exception("the analyze request thread stopped")
 
     def warm_up(self) -> None:
-        """Load this process's model (in a thread of a fresh worker child)."""
+        """Load this process's model, then keep reporting its state (a thread of a fresh
+        worker child, for the child's life)."""
         try:
             with self.flask_app.app_context():
                 self.scorer.get()
@@ -105,6 +105,7 @@ class ToxicityTask(AppTask):
             pass  # logged and published by the holder; batches hold comments meanwhile
         except Exception:
             log.exception("loading the toxicity model in the background failed")
+        self.scorer.report_forever()
 
     def hand_back(self, token: str, exc: BaseException) -> None:
         """Release what ``token`` still holds and re-send each comment on its own."""
@@ -149,7 +150,8 @@ def score_toxicity(self: ToxicityTask, comment_id: str) -> None:
             self.gated_scorer,
             self.checkpoint,
             token=token,
-            lease=LEASE,
+            # renewed with each model call: a live batch keeps it, a dead one loses it soon
+            lease=timedelta(seconds=self.flask_app.config["SETTINGS"].toxicity_lease_s),
         )
     except self.autoretry_for:
         raise  # Celery retries with the same task id, which takes the claim back

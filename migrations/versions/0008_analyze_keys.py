@@ -4,8 +4,8 @@ A token role ``analyze`` (the API key of both protocols), the site an Akismet cl
 names (``api_tokens.blog``), and ``analyze_requests``: texts analysed without
 ``doNotStore`` and clients' corrections (``comments:suggestscore``).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-10 10:00:00
 """
 from alembic import op
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 import service.db
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
