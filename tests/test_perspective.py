@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.db import Session
+from service.logs import redact
 from service.moderation.auth import create_token
 from service.perspective import channel
 from service.perspective.models import AnalyzeRequest
@@ -535,3 +536,13 @@ def test_requests_waiting_together_are_scored_in_one_turn(
     assert replies["c"]["scores"] == expected.score(sent["c"][0])
     assert replies["a"]["model"] == replies["c"]["model"] == "keyword-fake@1"
     assert replies["b"] == {"languages": ["en"], "detected": ["vi"], "unsupported": ["vi"]}
+
+
+def test_keys_in_urls_never_reach_log_lines() -> None:
+    # Perspective's ?key=, Akismet's api_key=, and any of our tokens by their prefix
+    assert redact("/v1alpha1/comments:analyze?key=cmt_abcdefghij&alt=json") == (
+        "/v1alpha1/comments:analyze?key=[redacted]&alt=json"
+    )
+    assert "cmt_abcdefghij" not in redact("api_key=cmt_abcdefghij&blog=x")
+    assert redact("unknown token cmt_abcdefghijKL_-9 seen") == "unknown token [redacted] seen"
+    assert redact("a monkey=banana") == "a monkey=banana"
