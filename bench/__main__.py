@@ -82,6 +82,9 @@ class Plan:
     shipped_pipeline_comments: int
     #: each of the two runs (no receiver, a receiver that sleeps) of the webhooks measure
     webhook_seconds: int
+    #: each part (steady rate, closed loop, steady rate during a backlog) of the
+    #: comments:analyze measure
+    analyze_seconds: int = 20
 
 
 QUICK = Plan(
@@ -95,6 +98,7 @@ QUICK = Plan(
     shipped_model_texts=128,
     shipped_pipeline_comments=384,
     webhook_seconds=12,
+    analyze_seconds=8,
 )
 FULL = Plan(
     "full",
@@ -656,6 +660,112 @@ class Bench:
             stack.stop()
 
     # --- 5. the moderation queue on 100k comments ---------------------------------------
+    # --- 5. Perspective-compatible comments:analyze --------------------------------------
+    def analyze(self, limit_per_s: float) -> dict[str, Any]:
+        """``comments:analyze`` through gunicorn and the toxicity worker, shipped model.
+
+        Each request is one text, scored alone, so the model-bound limit is the model
+        one text at a time (``limit_per_s``, the model-alone ``naive`` figure). Three
+        parts of ANALYZE_SECONDS each: a steady rate at half that limit (latency), a
+        closed loop of 4 clients (throughput), and the steady rate at a quarter of the
+        limit while the same worker drains a backlog of comments (analyze requests go
+        in between the batch's model calls). Latency is the client's, request to answer;
+        Coral Talk gives the call 800 ms (its PERSPECTIVE_TIMEOUT default).
+        """
+        self.reset()
+        stack = self.stack("analyze", model="shipped", MODERATION_ANALYZE_RATE_PER_KEY="")
+        try:
+            api, url = stack.api()
+            stack.worker("default", concurrency=2)
+            stack.worker("toxicity", concurrency=1, prefetch=16)
+            db = Database(self.db_url)
+            with db.session() as session:
+                key = create_token(session, "bench-analyze", "analyze")
+            db.dispose()
+            texts = [c["body"] for c in self.corpus if c["language"] == "en"]
+            endpoint = f"{url}/v1alpha1/comments:analyze?key={key}"
+            local = threading.local()
+
+            def call(text: str) -> tuple[int, float]:
+                session = getattr(local, "session", None) or requests.Session()
+                local.session = session
+                t = time.perf_counter()
+                r = session.post(
+                    endpoint,
+                    json={
+                        "comment": {"text": text},
+                        "requestedAttributes": {"TOXICITY": {}},
+                        "doNotStore": True,
+                    },
+                    timeout=30,
+                )
+                return r.status_code, time.perf_counter() - t
+
+            wait_for(lambda: call(texts[0])[0] == 200, 180, interval=1, what="the model")
+            seconds = self.plan.analyze_seconds
+
+            def steady(rate: float, offset: int) -> dict[str, Any]:
+                count = max(1, int(rate * seconds))
+                results: list[tuple[int, float]] = []
+                with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                    futures = []
+                    t0 = time.perf_counter()
+                    for i in range(count):
+                        delay = t0 + i / rate - time.perf_counter()
+                        if delay > 0:
+                            time.sleep(delay)
+                        futures.append(pool.submit(call, texts[(offset + i) % len(texts)]))
+                    results = [f.result() for f in futures]
+                latencies = [s for code, s in results if code == 200]
+                return {
+                    "rate_per_s": round(rate, 2),
+                    "requests": len(results),
+                    "answered": len(latencies),
+                    "p50_s": round(pct(latencies, 50), 3),
+                    "p99_s": round(pct(latencies, 99), 3),
+                }
+
+            rate = max(1.0, limit_per_s / 2)
+            log(f"analyze: steady {rate:.1f}/s for {seconds} s")
+            at_rate = steady(rate, 0)
+
+            log(f"analyze: closed loop, 4 clients, {seconds} s")
+            done: list[int] = []
+            stop_at = time.perf_counter() + seconds
+
+            def loop(start: int) -> None:
+                i = start
+                while time.perf_counter() < stop_at:
+                    if call(texts[i % len(texts)])[0] == 200:
+                        done.append(1)
+                    i += 4
+
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                list(pool.map(loop, range(4)))
+            throughput = round(len(done) / (time.perf_counter() - t0), 1)
+
+            backlog = self.corpus[: self.plan.shipped_pipeline_comments]
+            log(f"analyze: steady {rate / 2:.1f}/s while {len(backlog)} comments are scored")
+            ids = self._post_all(url, backlog, "analyze-backlog")
+            during = steady(rate / 2, 1000)
+            pending = sum(1 for r in self._decided(ids) if r.status == "pending")
+            during["backlog"] = len(backlog)
+            during["pending_at_end"] = pending
+            self._wait_decided(ids, 600)
+            workers = children(api.proc.pid)
+            return {
+                "limit_per_s": limit_per_s,
+                "steady": at_rate,
+                "throughput_per_s": throughput,
+                "ratio": round(throughput / limit_per_s, 2),
+                "during_backlog": during,
+                "api_worker_peak_mb": max(peak_mb(pid) for pid in workers),
+                "api_imports_torch": any(maps_torch(pid) for pid in workers),
+            }
+        finally:
+            stack.stop()
+
     def queue(self) -> dict[str, Any]:
         self.reset()
         n = self.plan.queue_rows
@@ -877,6 +987,44 @@ def durable_rows(i: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def analyze_rows(
+    a: dict[str, Any] | None, shipped: dict[str, Any] | None
+) -> list[tuple[str, str, str, str]]:
+    """The comments:analyze rows (absent from results written before it was measured)."""
+    if not a:
+        return []
+    label = shipped_label(shipped) if shipped else "shipped model"
+    st, db = a["steady"], a["during_backlog"]
+    return [
+        (
+            f"`comments:analyze` ({label}): closed-loop throughput / the model one text at a time",
+            f"{a['throughput_per_s']:.1f} / {a['limit_per_s']:.1f} = **{a['ratio']:.2f}x**",
+            "",
+            "",
+        ),
+        (
+            f"`comments:analyze` ({label}): p50 / p99 at a steady rate",
+            f"{st['p50_s'] * 1000:.0f} / {st['p99_s'] * 1000:.0f} ms at {st['rate_per_s']:.1f}/s "
+            f"({st['answered']} of {st['requests']} answered)",
+            "p99 < 800 ms (Coral's timeout)",
+            ok(st["p99_s"] < 0.8 and st["answered"] == st["requests"]),
+        ),
+        (
+            f"`comments:analyze` ({label}): p50 / p99 while the worker scores a backlog",
+            f"{db['p50_s'] * 1000:.0f} / {db['p99_s'] * 1000:.0f} ms at {db['rate_per_s']:.1f}/s "
+            f"({db['backlog']} comments, {db['pending_at_end']} still waiting at the end)",
+            "p99 < 800 ms",
+            ok(db["p99_s"] < 0.8 and db["answered"] == db["requests"]),
+        ),
+        (
+            "API worker peak memory after `comments:analyze` (imports torch?)",
+            f"{a['api_worker_peak_mb']:.0f} MB ({'yes' if a['api_imports_torch'] else 'no'})",
+            "< 150 MB",
+            ok(a["api_worker_peak_mb"] < 150 and not a["api_imports_torch"]),
+        ),
+    ]
+
+
 def table(r: dict[str, Any]) -> str:
     m, i, p, e, q = r["model"], r["ingest"], r["pipeline"], r["e2e"], r["queue"]
     shipped = r.get("shipped")  # absent from results written before it was measured
@@ -970,6 +1118,7 @@ def table(r: dict[str, Any]) -> str:
     rows.append(int8_row(BERT_BASE_LABEL, m))
     if shipped:
         rows.append(int8_row(shipped_label(shipped), shipped["model"]))
+    rows += analyze_rows(r.get("analyze"), shipped)
     lines = ["| measure | result | target | met |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
@@ -980,8 +1129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, about 3 minutes")
     parser.add_argument(
         "--only",
-        choices=["model", "ingest", "pipeline", "webhooks"],
-        help="run one section and print it (webhooks: at 2 comments/s)",
+        choices=["model", "ingest", "pipeline", "webhooks", "analyze"],
+        help="run one section and print it (webhooks: at 2 comments/s; analyze measures the "
+        "shipped model alone first, for its limit)",
     )
     parser.add_argument(
         "--model",
@@ -1011,6 +1161,16 @@ def main(argv: list[str] | None = None) -> int:
                 out: dict[str, Any] = bench.ingest()
             elif args.only == "webhooks":
                 out = bench.webhooks(rate=WEBHOOKS_ONLY_RATE)
+            elif args.only == "analyze":
+                limit = bench.model_speed("shipped")["naive_per_s"]
+                out = bench.analyze(limit)
+                print(json.dumps(out, indent=2, default=str))
+                print(
+                    "\n".join(
+                        f"| {a} | {b} | {c} | {d} |" for a, b, c, d in analyze_rows(out, None)
+                    )
+                )
+                return 0
             elif args.only == "model":
                 out = {name: bench.model_speed(name) for name in models}
             else:
@@ -1025,6 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e = bench.end_to_end(rate=pipeline["per_s"] / 2)
         webhooks = bench.webhooks(rate=shipped_pipeline["per_s"] / 2)
         queue = bench.queue()
+        analyze = bench.analyze(shipped_model["naive_per_s"])
         shipped_name = bench.shipped_name
     results = {
         "plan": asdict(plan),
@@ -1043,6 +1204,8 @@ def main(argv: list[str] | None = None) -> int:
         "e2e": e2e,
         "webhooks": webhooks,
         "queue": queue,
+        # comments:analyze with the shipped model, against its one-text-at-a-time speed
+        "analyze": analyze,
         # the model we ship (the default TOXICITY_MODEL), real weights
         "shipped": {"name": shipped_name, "model": shipped_model, "pipeline": shipped_pipeline},
     }

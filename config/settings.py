@@ -255,6 +255,18 @@ class Settings:
         "Reports accepted from one `reporter_id`, as REPORT_RATE_PER_IP. Empty: none.",
         parse=str.strip,
     )
+    analyze_rate_per_key: str = _setting(
+        "10/second",
+        "Requests one `analyze` key may make to the Perspective-compatible endpoints, as "
+        "`limits` strings (Perspective's own default quota was `1/second`). Empty: no limit. "
+        "Over it: 429 RESOURCE_EXHAUSTED.",
+        parse=str.strip,
+    )
+    analyze_timeout_s: float = _setting(
+        5.0,
+        "Seconds `comments:analyze` waits for a toxicity worker's scores before answering "
+        "503 UNAVAILABLE (no worker running, or all of them busy loading the model).",
+    )
     webhook_url: str = _setting("", "Site endpoint for comment status events; empty: none sent.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header.")
     webhook_timeout_s: float = _setting(5.0, "HTTP timeout of one webhook delivery.")
@@ -337,11 +349,13 @@ class Settings:
             raise SettingsError("LOG_FORMAT must be json or text")
         if self.toxicity_batch_size < 1:
             raise SettingsError("TOXICITY_BATCH_SIZE must be at least 1")
-        for name in ("report_rate_per_ip", "report_rate_per_reporter"):
+        for name in ("report_rate_per_ip", "report_rate_per_reporter", "analyze_rate_per_key"):
             try:
                 rate_limits(getattr(self, name))
             except ValueError as exc:
                 raise SettingsError(f"{name.upper()}: {exc} (e.g. 20/hour;100/day)") from exc
+        if self.analyze_timeout_s <= 0:
+            raise SettingsError("ANALYZE_TIMEOUT_S must be more than 0")
         if self.reporter_min_age_s < 0:
             raise SettingsError("REPORTER_MIN_AGE_S must be 0 or more")
         if self.hold_mark_ttl_s < 3:

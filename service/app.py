@@ -15,12 +15,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Settings
 from config.celery import celery_config
 from service import app_context, errors, guards, logs, openapi
+from service.akismet.api import blp as akismet_blp
 from service.articles.api import blp as articles_blp
 from service.comments.api import blp as comments_blp
 from service.db import Database
 from service.dispatch import Dispatcher
 from service.moderation.api import blp as moderation_blp
 from service.ops.api import blp as ops_blp
+from service.perspective.api import blp as perspective_blp
 from service.policy.api import blp as policy_blp
 from service.ratelimit import RateLimiter
 from service.schemas import ErrorEnvelopeSchema
@@ -113,6 +115,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     api.register_blueprint(moderation_blp)
     api.register_blueprint(policy_blp)
     app.register_blueprint(ops_blp)
+    # other protocols (their own bodies and errors), outside the OpenAPI document
+    app.register_blueprint(akismet_blp)
+    app.register_blueprint(perspective_blp)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
     if settings.trusted_proxies:
@@ -131,10 +136,14 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     return celery
 
 
+#: blueprints whose requests are form-encoded, as the protocol they speak has it
+FORM_BLUEPRINTS = frozenset({"akismet"})
+
+
 def _require_json_bodies(app: Flask) -> None:
     @app.before_request
     def _check_content_type() -> None:
-        if request.method not in {"POST", "PUT", "PATCH"}:
+        if request.method not in {"POST", "PUT", "PATCH"} or request.blueprint in FORM_BLUEPRINTS:
             return
         if not (request.content_length or request.headers.get("Transfer-Encoding")):
             # every write of this API takes a body: none at all is a mistake, not "{}"

@@ -19,11 +19,17 @@ current_request_id: ContextVar[str | None] = ContextVar("request_id", default=No
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Never let a credential reach a log line, whatever a caller passes in.
-_SECRET = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+|(\b(?:token|secret|password)=)[^\s&]+")
+# ``key=`` and ``api_key=``: the Perspective and Akismet protocols send API keys so;
+# and any of our tokens, by their prefix, wherever else one turns up.
+_SECRET = re.compile(
+    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(\b(?:token|secret|password|key|api_key)=)[^\s&]+"
+    r"|()\bcmt_[A-Za-z0-9_-]{8,}"
+)
 
 
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "[redacted]", text)
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):

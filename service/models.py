@@ -6,5 +6,6 @@ def load_all() -> None:
     import service.comments.models
     import service.moderation.models
     import service.ops.models
+    import service.perspective.models
     import service.policy.models
     import service.webhooks.models  # noqa: F401

@@ -1,7 +1,7 @@
 """Helpers shared by tests and benchmarks (no pytest fixtures, so ``bench`` imports them too).
 
 Databases of their own, reading Celery messages straight out of Redis, free ports, a
-private redis-server, a webhook receiver.
+private redis-server, a webhook receiver, a toxicity worker's analyze thread.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from service.migrate import upgrade
+from workers.pipeline.language import LanguageDetector
+from workers.toxicity.analyze import ModelGate, serve
 
 PG_ADMIN_URL = os.environ.get(
     "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -202,3 +204,37 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class AnalyzeWorker:
+    """A toxicity worker's analyze thread (the real serving loop) with a stand-in model.
+
+    ``scorer`` is what the process's scorer holder would return, or the exception it
+    would raise; the language identifier is the real one.
+    """
+
+    def __init__(self, redis_url: str, scorer: Any) -> None:
+        self.scorer = scorer
+        self.client = redis.Redis.from_url(redis_url)
+        self.stop = threading.Event()
+        self.gate = ModelGate()
+        self.thread = threading.Thread(
+            target=serve,
+            args=(self.client, self.get, self.gate, LanguageDetector().detect, self.stop),
+            kwargs={"poll_s": 0.2},
+            daemon=True,
+        )
+
+    def get(self) -> Any:
+        if isinstance(self.scorer, Exception):
+            raise self.scorer
+        return self.scorer
+
+    def __enter__(self) -> AnalyzeWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.client.close()

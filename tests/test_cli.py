@@ -59,3 +59,15 @@ def test_prepare_model_assembles_the_shipped_model(
     other = CliRunner().invoke(main, ["prepare-model", "--dir", str(tmp_path / "other")])
     assert other.exit_code == 0 and "nothing to assemble" in other.output
     assert not (tmp_path / "other").exists()
+
+
+def test_analyze_keys_are_created_like_any_token(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    name = f"coral-{uuid.uuid4().hex[:6]}"
+    created = run("create-token", "--name", name, "--role", "analyze")
+    assert created.exit_code == 0, created.output
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        role = conn.execute(sa.select(ApiToken.role).where(ApiToken.name == name)).scalar_one()
+    engine.dispose()
+    assert role == "analyze"
+    assert run("revoke-token", "--name", name).exit_code == 0

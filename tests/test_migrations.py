@@ -109,3 +109,39 @@ def test_0005_scopes_stored_keys_by_article_and_keeps_their_counts(db_at_0004: s
         assert [tuple(k) for k in keys] == [(1, "k"), (2, None)]
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_at_head(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/m.sqlite3"
+        upgrade(url)
+        yield url
+    else:
+        with migrated_pg_database("moderation_mig") as url:
+            yield url
+
+
+def test_0008_analyze_keys_go_with_their_role(db_at_head: str) -> None:
+    engine = sa.create_engine(db_at_head)
+    insert = sa.text(
+        "INSERT INTO api_tokens (name, role, token_hash, created_at) "
+        "VALUES (:name, :role, :hash, :t)"
+    )
+    now = datetime(2026, 12, 10)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, {"name": "coral", "role": "analyze", "hash": "a" * 64, "t": now})
+            conn.execute(insert, {"name": "alice", "role": "moderator", "hash": "b" * 64, "t": now})
+        command.downgrade(alembic_config(db_at_head), "0007")
+        with engine.connect() as conn:
+            names = conn.execute(sa.text("SELECT name FROM api_tokens")).scalars().all()
+        assert names == ["alice"]
+        # the role constraint is the old one again
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"name": "x", "role": "analyze", "hash": "c" * 64, "t": now})
+        upgrade(db_at_head)
+        with engine.begin() as conn:
+            conn.execute(insert, {"name": "coral", "role": "analyze", "hash": "a" * 64, "t": now})
+    finally:
+        engine.dispose()

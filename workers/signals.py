@@ -47,3 +47,5 @@ def _reset_connections_after_fork(**_: Any) -> None:
         # thread then reports the scorer's state for as long as the child lives.
         task = current_app.tasks[SCORE_TOXICITY]
         threading.Thread(target=task.warm_up, name="toxicity-scorer", daemon=True).start()
+        # comments:analyze requests, served by this process's model between batch calls
+        threading.Thread(target=task.serve_analyze, name="analyze-requests", daemon=True).start()

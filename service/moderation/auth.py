@@ -3,8 +3,10 @@
 Roles: ``moderator`` (the review queue, decisions, bans, article policy), ``admin``
 (everything, plus word lists), ``site`` (the site's backend: submitting comments,
 registering articles, reader reports, when ``REQUIRE_SITE_TOKEN`` is on), ``ops`` (a
-monitor: ``/statusz`` and ``/metrics`` unless ``OPS_ENDPOINTS_OPEN``). A missing or
-unknown token is ``401``; a valid token without the role is ``403``.
+monitor: ``/statusz`` and ``/metrics`` unless ``OPS_ENDPOINTS_OPEN``), ``analyze`` (an
+API key of the Perspective- and Akismet-compatible endpoints, sent as they send theirs:
+``?key=`` and ``api_key``). A missing or unknown token is ``401``; a valid token
+without the role is ``403`` (the drop-in endpoints answer in their own protocols).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from service.errors import Conflict, ServiceError
 from service.moderation.models import ApiToken
 from service.openapi import error_doc
 
-ROLES = ("moderator", "admin", "site", "ops")
+ROLES = ("moderator", "admin", "site", "ops", "analyze")
 #: what each role may act as
 GRANTS = {
-    "admin": {"admin", "moderator", "site", "ops"},
+    "admin": {"admin", "moderator", "site", "ops", "analyze"},
     "moderator": {"moderator"},
     "site": {"site"},
     "ops": {"ops"},
+    "analyze": {"analyze"},
 }
 TOKEN_PREFIX = "cmt_"
 UNAUTHORIZED_DOC = error_doc("No token, an unknown or revoked one, or not a Bearer token.")
@@ -102,6 +105,15 @@ def list_tokens(session: Session) -> list[ApiToken]:
     return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.id)))
 
 
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The active token row for ``token`` (the token itself, not its hash), or None."""
+    return session.scalars(
+        sa.select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token.strip()), ApiToken.revoked_at.is_(None)
+        )
+    ).first()
+
+
 def authenticate(session: Session, header: str | None) -> Principal:
     """The principal behind an ``Authorization: Bearer ...`` header, or 401."""
     if not header:
@@ -109,11 +121,7 @@ def authenticate(session: Session, header: str | None) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <token>.")
-    row = session.scalars(
-        sa.select(ApiToken).where(
-            ApiToken.token_hash == hash_token(token.strip()), ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    row = find_token(session, token)
     if row is None:
         raise Unauthorized("That API token is not valid (unknown or revoked).")
     return Principal(row.name, row.role)

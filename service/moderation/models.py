@@ -90,7 +90,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    #: an ``analyze`` key's site as Akismet clients name it (their ``blog``), last seen
+    blog: Mapped[str | None] = mapped_column(sa.String(500))
 
     __table_args__ = (
-        sa.CheckConstraint("role IN ('moderator', 'admin', 'site', 'ops')", name="role"),
+        sa.CheckConstraint("role IN ('moderator', 'admin', 'site', 'ops', 'analyze')", name="role"),
     )

@@ -37,8 +37,9 @@ from service.comments.claims import release
 from service.dispatch import SCORE_TOXICITY
 from workers.base import DELIVERY, AppTask
 from workers.pipeline.stages import pipeline_for, score_and_decide
+from workers.toxicity.analyze import GatedScorer, ModelGate, serve
 from workers.toxicity.health import ScorerHolder
-from workers.toxicity.scorer import ScorerUnavailable
+from workers.toxicity.scorer import ScorerUnavailable, ToxicityScorer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ToxicityTask(AppTask):
 
     abstract = True
     _scorer: ScorerHolder | None = None
+    _gate: ModelGate | None = None
     _scorer_lock = threading.Lock()
 
     @property
@@ -63,6 +65,35 @@ class ToxicityTask(AppTask):
                 pool_size = self.app.conf.get("pool_size", 1)
                 self._scorer = ScorerHolder.from_app(self.flask_app, pool_size=pool_size)
         return self._scorer
+
+    @property
+    def gate(self) -> ModelGate:
+        """This process's model gate: batches and analyze requests take turns by it."""
+        with self._scorer_lock:
+            if self._gate is None:
+                self._gate = ModelGate()
+        return self._gate
+
+    def gated_scorer(self) -> ToxicityScorer:
+        """The scorer as a batch uses it: each model call lets waiting analyze requests first."""
+        return GatedScorer(self.scorer.get(), self.gate)
+
+    def serve_analyze(self) -> None:
+        """Answer ``comments:analyze`` requests (a daemon thread of a fresh worker child)."""
+        with self.flask_app.app_context():
+            holder = self.scorer
+        detector = pipeline_for(self.flask_app).language  # the pipeline's rules, its settings
+        detector.detect("load the language model now, not on the first request")
+        try:
+            serve(
+                self.flask_app.extensions["redis"],
+                holder.get,
+                self.gate,
+                detector.detect,
+                threading.Event(),
+            )
+        except Exception:
+            log.exception("the analyze request thread stopped")
 
     def warm_up(self) -> None:
         """Load this process's model, then keep reporting its state (a thread of a fresh
@@ -116,7 +147,7 @@ def score_toxicity(self: ToxicityTask, comment_id: str) -> None:
             self.session,
             pipeline_for(self.flask_app),
             comment_id,
-            self.scorer.get,
+            self.gated_scorer,
             self.checkpoint,
             token=token,
             # renewed with each model call: a live batch keeps it, a dead one loses it soon

@@ -1,0 +1,1 @@
+"""Akismet-compatible ``verify-key``, ``comment-check``, ``submit-spam`` and ``submit-ham``."""

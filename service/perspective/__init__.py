@@ -1,0 +1,1 @@
+"""A Perspective-compatible ``comments:analyze`` and ``comments:suggestscore``."""
