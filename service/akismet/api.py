@@ -29,7 +29,6 @@ from service.app_context import db_session
 from service.errors import ServiceError
 from service.moderation.auth import GRANTS, find_token
 from service.moderation.models import ApiToken
-from workers.pipeline.stages import pipeline_for
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +104,8 @@ def _submission(form: dict[str, str]) -> tuple[ApiToken, Submission]:
 @blp.post("/comment-check")
 def comment_check() -> Response:
     """``true`` (spam, ``discard`` when certain) or ``false``, from our spam stages."""
+    from workers.pipeline.stages import pipeline_for  # not at import: see services.py
+
     key, submission = _submission(_form())
     pipeline = pipeline_for(current_app)  # type: ignore[arg-type]
     result = services.check(db_session(), pipeline, key, submission)

@@ -20,15 +20,19 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from service.comments.text import normalize_text
 from service.db import Session
 from service.moderation.models import ApiToken, SpamLabel
-from workers.pipeline.stages import Pipeline
-from workers.spam.signals import CommentFacts, SpamVerdict, combine, text_signals
+
+if TYPE_CHECKING:
+    # Imported where used: ``service`` imports this module with the app, and the spam
+    # stages import ``service`` (a module-level import here would be circular).
+    from workers.pipeline.stages import Pipeline
+    from workers.spam.signals import SpamVerdict
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,8 @@ def check(session: Session, pipeline: Pipeline, key: ApiToken, submission: Submi
         return Check(CheckResult.SPAM, None)
     if submission.user_role.lower() == ADMINISTRATOR_ROLE:
         return Check(CheckResult.HAM, None)
+    from workers.spam.signals import CommentFacts, combine, text_signals
+
     text = submission.text
     config = pipeline.spam_config
     behaviour: dict[str, Any] = {}
