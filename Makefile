@@ -49,8 +49,10 @@ lint: install
 model: install ## fine-tune the English toxicity model, rewrite its artifact and docs/models.md
 	$(BIN)/python -m training.toxicity $(MODEL_ARGS)
 
-# Trains the spam classifier from ../shared/data (a few minutes on 2 cores; see
-# docs/spam-classifier.md). Run by hand, never by CI or `make run`; commit what it writes.
+# Trains the spam classifier from ../shared/data and compares it with the previous model,
+# a baseline and its variants (about 10 minutes on 2 busy cores; SPAM_MODEL_ARGS=
+# --no-variants: about 5; see docs/spam-classifier.md). Run by hand, never by CI or
+# `make run`; commit what it writes.
 spam-model: install ## retrain the spam classifier, rewrite its artifact and docs/spam-classifier.md
 	$(BIN)/python -m training.spam $(SPAM_MODEL_ARGS)
 

@@ -195,7 +195,8 @@ class Settings:
         parse_bands,
     )
     spam_band: tuple[float, float] = _setting(
-        (0.5, 0.95),
+        # recommended by training/spam.py (docs/spam-classifier.md); retrain, then update
+        (0.68, 0.99),
         "`low:high` for the combined spam probability.",
         lambda raw: parse_bands(f"spam={raw}")["spam"],
     )

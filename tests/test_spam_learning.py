@@ -70,3 +70,19 @@ def test_retrain_folds_labels_in_and_is_picked_up(session: Session, tmp_path: Pa
     assert restarted.current(session).probability(SIMILAR) == pytest.approx(
         model.probability(SIMILAR)
     )
+
+
+def test_a_folder_from_an_older_model_family_falls_back_to_replaying_every_label(
+    session: Session, tmp_path: Path
+) -> None:
+    session.add(SpamLabel(body=SPAM[0], is_spam=True, source="test"))
+    session.commit()
+    old = tmp_path / "spam"
+    old.mkdir()
+    (old / "spam-nb.npz").write_bytes(b"an artifact of the previous naive Bayes model")
+    (old / "labels.json").write_text('{"through_label_id": 999999}')
+    model, through = load_base(str(old))
+    assert through == 0 and model.version == LearningSpamClassifier().model.version
+    # so every label is replayed into the packaged model
+    worker = LearningSpamClassifier(str(old), refresh_s=0)
+    assert worker.current(session).labels_learned == 1

@@ -8,33 +8,32 @@ CI or ``make run``); commit what it writes::
     python -m training.spam [--data-dir ../shared/data] [--out workers/spam/model]
                             [--report docs/spam-classifier.md]
 
-Evaluation is held out by video, never a random split (near-duplicate spam from one
-video would leak across a random split): for each YouTube file, train on the other two
-plus the SMS set (and two thirds of the discussion ham, below) and test on the held-out
-video. The calibration used to score a held-out video is itself fitted on inner held-out
-videos (the two training videos, each predicted by a model trained without it), so the
-reported thresholds are honest. The packaged model is trained on everything, and its
-temperature is fitted on the pooled out-of-video predictions of the three rotation models.
+What it does, in one run, for every candidate (the previous model, the TF-IDF baseline,
+the packaged configuration and its variants):
 
-YouTube ham is almost all short song comments, so the model also trains on Wikipedia
-talk-page comments from ``jigsaw-toxic-comment-sample`` as *discussion ham* (they are
-labelled for toxicity, not spam: we assume they are ham). Each training discussion text
-belongs to one of three folds, and a rotation holds a fold out together with its video,
-so every training discussion text also gets an out-of-fold score: those scores choose
-the discussion weight and the recommended ``spam_band``. Two files (``train.b.*``) are
-never trained on, not even by the packaged model; they give the false-alarm rates in
-the report, for the classifier alone and combined with the rule-based text signals
-(``workers.spam.signals``).
+- **Leave one video out.** For each of the three YouTube files, train on the other two,
+  the SMS set and two thirds of the extra ham (below), and score the held-out video.
+  Never a random split: near-duplicate spam within one video would leak across it.
+- **Out-of-fold extra ham.** The extra ham (Jigsaw talk-page comments, Davidson's
+  offensive and hate tweets: toxic is not spam) is split into three folds; the rotation
+  that holds out a video holds out one fold too and scores it, so every extra-ham text
+  gets one score from a model that never saw it. Those scores, and only they, choose
+  the ``spam_band`` (``recommend_band``).
+- **Held out for good.** Jigsaw rows in no training fold, Davidson's ``neither`` tweets
+  and the Civil Comments news posts are never trained on and choose nothing: they give
+  the false-alarm rates in the report, scored by the model trained on everything.
 
-The data and the probe texts are in ``training.spam_data``; the report is written by
-``training.spam_card``. Metrics come from ``sklearn.metrics`` (the calibration error from
-``sklearn.calibration.calibration_curve``).
+The packaged model is a logistic regression over hashed word and character n-grams
+(``workers/spam/classifier.py``), fitted here with the rule-based text signals of
+``workers.spam.signals`` as a fixed offset: it learns what the signals do not already
+say, so ``combine()`` of the two is what the fit calibrated. The data and probe texts
+are in ``training.spam_data``, the previous model in ``training.spam_nb``, the report
+in ``training.spam_card``. Metrics come from ``sklearn.metrics``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import hashlib
 import json
@@ -44,31 +43,33 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.calibration import calibration_curve
-from sklearn.metrics import (
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
 
+from training import spam_nb
 from training.spam_data import (
-    DISCUSSION_DIR,
-    DISCUSSION_TRAIN,
     ENGLISH_NEWS_HAM,
+    HELDOUT_CIVIL,
+    HELDOUT_JIGSAW,
+    HELDOUT_TWEETS,
     OTHER_SPOT_CHECKS,
     SOURCES,
     VIDEOS,
     VIETNAMESE_HAM,
     Corpus,
-    Example,
     data_files,
     fold_of,
+    heldout_files,
     load_corpus,
 )
 from workers.spam.classifier import (
@@ -76,343 +77,51 @@ from workers.spam.classifier import (
     MODEL_FAMILY,
     PROVENANCE_NAME,
     SpamClassifier,
+    feature_value,
+    hashed_features,
     logit,
-    scaled_log_odds,
+    sigmoid,
 )
-from workers.spam.signals import SpamConfig, combine, skeleton, text_signals
+from workers.spam.signals import SpamConfig, combine, text_signals
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-THRESHOLDS = (0.5, 0.9)
-#: Thresholds of the false-alarm tables.
-ALARM_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-#: Candidate edges for the recommended spam_band, and what it may cost discussion:
-#: at most this share auto-rejected (>= high) and this share held (low <= p < high).
-BAND_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
-MAX_REJECT = 0.002
-MAX_HOLD = 0.03
-# Per class, the SMS messages together weigh this much relative to the training comments
-# of that class (see training_set). 1.0, equal mass from each medium, is the natural
-# balance point; less SMS scores better on the YouTube rotations but flags several times
-# more discussion comments (see the design-choice table in the report).
+#: L2 regularisation, as scikit-learn's LogisticRegression(C=...): the loss weighs C.
+#: Measured 3, 10, 30, 100: less regularisation ranked the held-out videos better and
+#: held or rejected more of their spam at no cost in held-out false alarms.
+C = 100.0
+#: Per class, the SMS messages together weigh this much relative to the training
+#: comments of that class (unweighted, 87% texting chatter would make "reads like a
+#: YouTube comment" spam evidence).
 SMS_SHARE = 1.0
-#: The training discussion texts together weigh this much relative to the training
-#: YouTube ham comments (chosen on the out-of-fold scores; see the report).
-DISCUSSION_SHARE = 0.1
+#: The Jigsaw talk-page comments together weigh this much relative to the training
+#: YouTube ham comments; likewise the Davidson tweets.
+DISCUSSION_SHARE = 1.0
+TWEETS_SHARE = 1.0
 
-# --- calibration ----------------------------------------------------------------------
+#: Candidate band edges, and what the band may cost the out-of-fold extra ham (each
+#: group, combined with the text signals for a new author): at most MAX_REJECT of it
+#: auto-rejected (>= high), at most MAX_HOLD held (low <= p < high). The issue's goal on
+#: the held-out sets is 0.05% and 0.5%; the budgets keep a margin below it, because the
+#: held-out sets are other texts (and one of them another source) than the folds.
+BAND_GRID = (*(round(0.5 + i / 100, 2) for i in range(50)), 0.995, 0.998, 0.999)
+MAX_REJECT = 0.0003
+MAX_HOLD = 0.003
+#: The service's default band (config/settings.py), at which the previous model is judged.
+SHIPPED_BAND = (0.5, 0.95)
 
-
-def fit_calibration(
-    llr: np.ndarray,
-    n_known: np.ndarray,
-    labels: np.ndarray,
-    length_norm: str = "none",
-    bias: float | None = None,
-) -> dict[str, float]:
-    """Fit ``sigmoid(temperature * x + bias)`` by minimum log-loss; ``bias`` given: pinned."""
-    # Hand-written rather than sklearn's LogisticRegression: that takes neither Platt's
-    # soft targets nor a fixed intercept, and this fit is what the shipped calibration is.
-    pairs = zip(llr, n_known, strict=True)
-    x = np.array([scaled_log_odds(float(v), int(n), length_norm) for v, n in pairs])
-    y = np.asarray(labels, dtype=np.float64)
-    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
-    # Platt's smoothed targets keep the fit from going infinitely steep on separable data.
-    t = np.where(y > 0.5, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    design = np.column_stack([x, np.ones(len(x)) if bias is None else np.zeros(len(x))])
-    offset = 0.0 if bias is None else float(bias)
-    # Start from a temperature that maps one standard deviation of log-odds to 1.
-    w = np.array([1.0 / max(float(np.std(x)), 1e-6), 0.0])
-    for _ in range(200):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w + offset, -35.0, 35.0)))
-        grad = design.T @ (p - t)
-        hess = (design * (p * (1.0 - p) + 1e-12)[:, None]).T @ design + np.eye(2) * 1e-8
-        step = np.linalg.solve(hess, grad)
-        # Backtrack so the loss never goes up (Newton can overshoot on flat tails).
-        loss, scale = _soft_log_loss(design @ w + offset, t), 1.0
-        while scale > 1e-8 and _soft_log_loss(design @ (w - scale * step) + offset, t) > loss:
-            scale *= 0.5
-        w = w - scale * step
-        if np.max(np.abs(scale * step)) < 1e-10:
-            break
-    return {"temperature": float(w[0]), "bias": float(w[1]) + offset}
+# --- features and signals ------------------------------------------------------------
 
 
-def _soft_log_loss(z: np.ndarray, t: np.ndarray) -> float:
-    # sum of log(1 + e^z) - t*z over soft targets t, computed stably from the log-odds z.
-    return float(np.sum(np.logaddexp(0.0, z) - t * z))
+def feature_matrix(texts: Sequence[str], hyperparameters: dict[str, Any]) -> sp.csr_matrix:
+    """The rows the runtime classifier scores: ``hashed_features`` at unit length."""
+    hp = hyperparameters
+    rows = [hashed_features(t, hp["bits"], hp["char_ngrams"], hp["word_ngrams"]) for t in texts]
+    indptr = np.cumsum([0, *(len(r) for r in rows)])
+    indices = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    data = np.concatenate([np.full(len(r), feature_value(len(r))) for r in rows] or [[]])
+    return sp.csr_matrix((data, indices, indptr), shape=(len(texts), 1 << hp["bits"]))
 
-
-# --- metrics: sklearn's, spam the positive class --------------------------------------
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Precision/recall/F1 of the spam class at one threshold."""
-
-    precision: float
-    recall: float
-    f1: float
-    tp: int
-    fp: int
-    fn: int
-
-
-def prf(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> Scores:
-    """Precision, recall and F1 with spam as the positive class; ``p >= threshold`` is spam.
-
-    No predicted spam at all: precision 1.0 (nothing wrongly rejected), not undefined.
-    """
-    predicted = probabilities >= threshold
-    _, fp, fn, tp = confusion_matrix(labels, predicted, labels=[False, True]).ravel()
-    # zero_division=1.0 is for precision; it would also make recall and F1 1.0 when the
-    # labels hold no spam, which no held-out video does.
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predicted, average="binary", pos_label=True, zero_division=1.0
-    )
-    return Scores(float(precision), float(recall), float(f1), int(tp), int(fp), int(fn))
-
-
-def expected_calibration_error(
-    probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 10
-) -> float:
-    """ECE: each bin's |spam share - mean P(spam)|, weighted by its size; equal-width bins.
-
-    sklearn has no ECE. ``calibration_curve`` gives both means for every non-empty bin;
-    the sizes come from the same edges (a probability on an edge is in the bin below it).
-    """
-    observed, predicted = calibration_curve(labels, probabilities, n_bins=n_bins)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    sizes = np.bincount(np.searchsorted(edges[1:-1], probabilities), minlength=n_bins)
-    return float(np.sum(sizes[sizes > 0] * np.abs(observed - predicted)) / len(labels))
-
-
-# --- evaluation -----------------------------------------------------------------------
-
-
-def evidence(model: SpamClassifier, examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """NB log-likelihood ratios and known-n-gram counts of ``examples``."""
-    pairs = [model.evidence(text) for text, _ in examples]
-    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=np.int64)
-
-
-def labels_of(examples: Sequence[Example]) -> np.ndarray:
-    """The is_spam column as a boolean array."""
-    return np.array([is_spam for _, is_spam in examples], dtype=bool)
-
-
-@dataclass(frozen=True)
-class Config:
-    """One way of training and calibrating, as evaluated by ``rotations``."""
-
-    label: str
-    hyperparameters: dict
-    sms_share: float | None = SMS_SHARE  # None: SMS unweighted
-    pin_bias: bool = True  # bias = logit(class prior); False: fitted
-    discussion_share: float = DISCUSSION_SHARE  # 0: no discussion ham
-    discussion_files: tuple[str, ...] = DISCUSSION_TRAIN
-    tweets_share: float = 0.0  # Davidson tweets as ham; 0: none
-    #: False: the pinned prior counts only the YouTube and SMS texts, as before the
-    #: discussion ham was added (separates its effect on the bias from the counts').
-    prior_counts_discussion: bool = True
-
-
-def extra_ham(corpus: Corpus, held_out: Sequence[str], config: Config) -> list[list[str]]:
-    """The discussion (and tweet) ham texts whose fold is not held out, with a share each."""
-    discussion = [
-        text
-        for name in config.discussion_files
-        for i, text in enumerate(corpus.discussion.get(name, ()))
-        if fold_of(i) not in held_out
-    ]
-    tweets = [text for i, text in enumerate(corpus.tweets) if fold_of(i) not in held_out]
-    return [discussion if config.discussion_share else [], tweets if config.tweets_share else []]
-
-
-def training_set(
-    corpus: Corpus, held_out: Sequence[str], config: Config
-) -> list[tuple[str, bool, float]]:
-    """Every video not in ``held_out``, the SMS set and the extra ham, weighted.
-
-    Within each class the SMS messages together weigh ``sms_share`` times the training
-    comments of that class. Unweighted, SMS is 5,574 of ~6,300 texts and 87% of its ham
-    is texting chatter, so "reads like a YouTube comment rather than an SMS" turns into
-    spam evidence (YouTube is a third of the spam but a fourteenth of the ham);
-    weighting per class removes that medium-versus-class confound. ``sms_share`` 0: no
-    SMS; None: unweighted.
-
-    The discussion ham (the folds not in ``held_out``) together weighs
-    ``discussion_share`` times the training YouTube ham comments, each text the same;
-    likewise the tweets with ``tweets_share``.
-    """
-    videos, sms = corpus.videos, corpus.sms
-    comments = [ex for v, rows in videos.items() if v not in held_out for ex in rows]
-    examples: list[tuple[str, bool, float]] = [(t, y, 1.0) for t, y in comments]
-    if config.sms_share != 0:
-        for cls in (True, False):
-            sms_cls = [t for t, y in sms if y == cls]
-            if config.sms_share is None:
-                weight = 1.0
-            else:
-                n_cls = sum(1 for _, y in comments if y == cls)
-                weight = config.sms_share * n_cls / len(sms_cls)
-            examples += [(t, cls, weight) for t in sms_cls]
-    n_ham_comments = sum(1 for _, y in comments if not y)
-    shares = (config.discussion_share, config.tweets_share)
-    for texts, share in zip(extra_ham(corpus, held_out, config), shares, strict=True):
-        if texts:
-            weight = share * n_ham_comments / len(texts)
-            examples += [(t, False, weight) for t in texts]
-    return examples
-
-
-def class_prior(examples: Sequence[tuple[str, bool, float]]) -> float:
-    """Spam share of the labelled texts, unweighted (each text counts once)."""
-    return sum(1 for _, y, _ in examples if y) / len(examples)
-
-
-def pinned_bias(corpus: Corpus, held_out: Sequence[str], config: Config) -> float:
-    """logit of the class prior of the training texts, each text counted once.
-
-    The tweets never count (24,783 of them would drag the prior to 4% on their own);
-    the discussion texts count unless ``prior_counts_discussion`` is False.
-    """
-    config = dataclasses.replace(
-        config,
-        tweets_share=0.0,
-        discussion_share=config.discussion_share if config.prior_counts_discussion else 0.0,
-    )
-    return logit(class_prior(training_set(corpus, held_out, config)))
-
-
-@dataclass
-class Rotation:
-    """One held-out video: labels, NB evidence and honestly calibrated probabilities."""
-
-    video: str
-    labels: np.ndarray
-    llr: np.ndarray
-    n_known: np.ndarray
-    probabilities: np.ndarray
-    calibration: dict[str, float]
-    #: discussion file -> (indices of this rotation's fold, their probabilities)
-    out_of_fold: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def rotations(corpus: Corpus, config: Config) -> list[Rotation]:
-    """Leave-one-video-out evaluation with nested (inner leave-one-video-out) calibration.
-
-    A rotation also holds out its fold of the discussion ham and scores it, whether or
-    not ``config`` trains on discussion ham, so configurations compare on the same texts.
-    """
-    hp = config.hyperparameters
-    videos = corpus.videos
-    result = []
-    for test in VIDEOS:
-        train_set = training_set(corpus, (test,), config)
-        # Inner rotations: each training video scored by a model that never saw it; the
-        # temperature (and bias, if fitted) for the outer model comes from those scores.
-        inner_llr, inner_n, inner_y = [], [], []
-        for inner in (v for v in VIDEOS if v != test):
-            inner_model = SpamClassifier.train(training_set(corpus, (test, inner), config), **hp)
-            llr, n = evidence(inner_model, videos[inner])
-            inner_llr.append(llr)
-            inner_n.append(n)
-            inner_y.append(labels_of(videos[inner]))
-        calibration = fit_calibration(
-            np.concatenate(inner_llr),
-            np.concatenate(inner_n),
-            np.concatenate(inner_y),
-            hp["length_norm"],
-            bias=pinned_bias(corpus, (test,), config) if config.pin_bias else None,
-        )
-        model = SpamClassifier.train(train_set, **hp, calibration=calibration)
-        llr, n = evidence(model, videos[test])
-        probabilities = np.array(
-            [model.calibrate(float(x), int(k)) for x, k in zip(llr, n, strict=True)]
-        )
-        out_of_fold = {}
-        for name, texts in corpus.discussion.items():
-            idx = np.array([i for i in range(len(texts)) if fold_of(i) == test], dtype=np.int64)
-            out_of_fold[name] = (idx, np.array(model.probabilities([texts[i] for i in idx])))
-        result.append(
-            Rotation(
-                test,
-                labels_of(videos[test]),
-                llr,
-                n,
-                probabilities,
-                calibration,
-                out_of_fold,
-            )
-        )
-    return result
-
-
-def out_of_fold(rot: Sequence[Rotation]) -> dict[str, np.ndarray]:
-    """Each training discussion text's score by the rotation model that held it out."""
-    result: dict[str, np.ndarray] = {}
-    for name in rot[0].out_of_fold if rot else ():
-        size = sum(len(r.out_of_fold[name][0]) for r in rot)
-        p = np.full(size, np.nan)
-        for r in rot:
-            idx, probabilities = r.out_of_fold[name]
-            p[idx] = probabilities
-        result[name] = p
-    return result
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Macro averages over the rotations, and pooled calibration quality."""
-
-    auc: float
-    at: dict[float, tuple[float, float, float]]  # threshold -> macro (P, R, F1)
-    log_loss: float
-    ece: float
-
-
-def macro_prf(
-    rot: Sequence[Rotation], thresholds: Sequence[float], probabilities: Sequence[np.ndarray]
-) -> dict[float, tuple[float, float, float]]:
-    """Macro (P, R, F1) over the rotations at each threshold, for given per-video scores."""
-    at = {}
-    for t in thresholds:
-        scores = [prf(p, r.labels, t) for p, r in zip(probabilities, rot, strict=True)]
-        at[t] = (
-            float(np.mean([s.precision for s in scores])),
-            float(np.mean([s.recall for s in scores])),
-            float(np.mean([s.f1 for s in scores])),
-        )
-    return at
-
-
-def summarise(rot: Sequence[Rotation]) -> Summary:
-    """Macro-average the rotations; log-loss and ECE over the pooled held-out comments."""
-    p = np.concatenate([r.probabilities for r in rot])
-    y = np.concatenate([r.labels for r in rot])
-    return Summary(
-        auc=float(np.mean([roc_auc_score(r.labels, r.probabilities) for r in rot])),
-        at=macro_prf(rot, THRESHOLDS, [r.probabilities for r in rot]),
-        log_loss=float(log_loss(y, p)),
-        ece=expected_calibration_error(p, y),
-    )
-
-
-def fit_final(corpus: Corpus, config: Config, rot: Sequence[Rotation]) -> SpamClassifier:
-    """Train on everything; temperature from the pooled rotation evidence, bias pinned."""
-    everything = training_set(corpus, (), config)
-    calibration = fit_calibration(
-        np.concatenate([r.llr for r in rot]),
-        np.concatenate([r.n_known for r in rot]),
-        np.concatenate([r.labels for r in rot]),
-        config.hyperparameters["length_norm"],
-        bias=pinned_bias(corpus, (), config) if config.pin_bias else None,
-    )
-    return SpamClassifier.train(everything, **config.hyperparameters, calibration=calibration)
-
-
-# --- false alarms: the classifier alone and combined with the text signals ------------
 
 SIGNAL_CONFIG = SpamConfig()
 
@@ -422,28 +131,346 @@ def _signals(text: str) -> dict[str, Any]:
     return text_signals(text, SIGNAL_CONFIG)
 
 
-def combined(
-    probabilities: Sequence[float], texts: Sequence[str], *, new_author: bool
-) -> np.ndarray:
-    """The service's combined P(spam): classifier + text signals, no behaviour signals."""
+def signal_log_odds(texts: Sequence[str], *, new_author: bool = False) -> np.ndarray:
+    """What ``combine()`` adds to each text's classifier log-odds (text signals only)."""
     return np.array(
         [
-            combine(
-                float(p), _signals(t), {}, new_author=new_author, config=SIGNAL_CONFIG
-            ).probability
-            for p, t in zip(probabilities, texts, strict=True)
+            sum(
+                c["weight"]
+                for c in combine(
+                    0.5, _signals(t), {}, new_author=new_author, config=SIGNAL_CONFIG
+                ).contributions.values()
+            )
+            for t in texts
         ]
     )
 
 
-def rates(probabilities: np.ndarray, thresholds: Sequence[float]) -> dict[float, float]:
-    """Share of ``probabilities`` at or above each threshold (false alarms, for ham)."""
-    return {t: float(np.mean(probabilities >= t)) for t in thresholds}
+def combined(log_odds: np.ndarray, texts: Sequence[str], *, new_author: bool) -> np.ndarray:
+    """The service's combined P(spam): ``combine()`` of the classifier and text signals."""
+    return np.array(
+        [
+            combine(
+                sigmoid(float(z)), _signals(t), {}, new_author=new_author, config=SIGNAL_CONFIG
+            ).probability
+            for z, t in zip(log_odds, texts, strict=True)
+        ]
+    )
 
 
-def by_kind(by_file: dict[str, Any], kind: str) -> list:
-    """Concatenate the ``.ok.`` (non-toxic) or ``.bad.`` (toxic) files' items, in order."""
-    return [x for name in sorted(by_file) if f".{kind}." in name for x in by_file[name]]
+# --- the fit --------------------------------------------------------------------------
+
+#: L-BFGS stops when an iteration lowers the loss by less than this fraction.
+FTOL = 1e-7
+
+
+def fit_logistic(
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    offset: np.ndarray,
+    c: float = C,
+    *,
+    bias: float | None = None,
+    max_iter: int = 500,
+) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression with a fixed offset per row: (weights, bias).
+
+    Minimises ``c * sum_i w_i * logloss(y_i, x_i . beta + b + offset_i) + |beta|^2 / 2``
+    (scikit-learn's ``LogisticRegression`` objective, weights scaled to mean 1, bias not
+    penalised) with L-BFGS; ``bias`` given: ``b`` is pinned to it. Written out because
+    scikit-learn's estimators take neither an offset nor a pinned intercept; with a zero
+    offset and a free bias it agrees with ``LogisticRegression`` (tested).
+    """
+    w = np.asarray(sample_weight, dtype=np.float64)
+    w = c * w / w.mean()
+    sign = np.where(y, 1.0, -1.0)
+    # Only the columns these rows use: the others' weights stay 0 (their gradient is their
+    # own penalty), and a shorter vector keeps the products in cache.
+    shape = x.shape
+    columns = np.unique(x.indices)
+    x = x[:, columns]
+    xt = x.T.tocsr()
+    dim = x.shape[1]
+    free_bias = bias is None
+
+    def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        beta = theta[:dim]
+        b = theta[dim] if free_bias else bias
+        margin = sign * (x @ beta + b + offset)
+        g = -sign * expit(-margin) * w
+        grad = np.empty_like(theta)
+        grad[:dim] = xt @ g + beta
+        if free_bias:
+            grad[dim] = g.sum()
+        return float(np.dot(w, np.logaddexp(0.0, -margin)) + 0.5 * beta @ beta), grad
+
+    result = minimize(
+        loss_and_grad,
+        np.zeros(dim + 1 if free_bias else dim),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": 1e-5, "ftol": FTOL},
+    )
+    _log(f"    fit: {result.nit} iterations, {result.message}")
+    weights = np.zeros(shape[1])
+    weights[columns] = result.x[:dim]
+    return weights, float(result.x[dim] if free_bias else bias)
+
+
+# --- the training pool ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way of training the hashed logistic regression."""
+
+    label: str
+    hyperparameters: dict = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+    c: float = C
+    sms_share: float = SMS_SHARE
+    discussion_share: float = DISCUSSION_SHARE
+    tweets_share: float = TWEETS_SHARE
+    #: fit with the text signals as a fixed offset (False: the classifier on its own)
+    signal_offset: bool = True
+    #: pin the bias to the logit of the training texts' spam share (False: fitted)
+    pin_bias: bool = True
+    #: how the report refers to it
+    key: str = "packaged"
+
+
+@dataclass
+class Pool:
+    """Every training text, with what a rotation needs to pick and weigh it."""
+
+    texts: list[str]
+    labels: np.ndarray
+    #: "video", "sms", "discussion" or "tweets"
+    source: np.ndarray
+    #: the video of a video row; the video whose rotation holds out a discussion or tweet
+    #: row (its fold); "" for SMS
+    part: np.ndarray
+    #: combine()'s text-signal log-odds, established author
+    offset: np.ndarray
+
+    def rows(self, source: str) -> np.ndarray:
+        return self.source == source
+
+
+def build_pool(corpus: Corpus) -> Pool:
+    """Stack the videos, the SMS set and the extra ham in one pool."""
+    texts: list[str] = []
+    labels: list[bool] = []
+    source: list[str] = []
+    part: list[str] = []
+    for video, rows in corpus.videos.items():
+        texts += [t for t, _ in rows]
+        labels += [y for _, y in rows]
+        source += ["video"] * len(rows)
+        part += [video] * len(rows)
+    texts += [t for t, _ in corpus.sms]
+    labels += [y for _, y in corpus.sms]
+    source += ["sms"] * len(corpus.sms)
+    part += [""] * len(corpus.sms)
+    for name, extra in (("discussion", corpus.discussion), ("tweets", corpus.tweets)):
+        texts += extra
+        labels += [False] * len(extra)
+        source += [name] * len(extra)
+        part += [fold_of(i) for i in range(len(extra))]
+    return Pool(
+        texts,
+        np.array(labels, dtype=bool),
+        np.array(source),
+        np.array(part),
+        signal_log_odds(texts),
+    )
+
+
+def sample_weights(pool: Pool, config: Config, held_out: str | None) -> np.ndarray:
+    """Each pool row's weight in the rotation that holds out ``held_out`` (0: not in it).
+
+    Training comments weigh 1. Per class, the SMS messages together weigh ``sms_share``
+    times the training comments of that class. The extra ham rows not in the held-out
+    fold together weigh ``discussion_share`` (``tweets_share``) times the training
+    YouTube ham comments, each row the same.
+    """
+    w = np.zeros(len(pool.texts))
+    comments = pool.rows("video") & (pool.part != held_out)
+    w[comments] = 1.0
+    n_class = {cls: int(np.sum(comments & (pool.labels == cls))) for cls in (True, False)}
+    for cls in (True, False):
+        sms = pool.rows("sms") & (pool.labels == cls)
+        if config.sms_share and sms.any():
+            w[sms] = config.sms_share * n_class[cls] / sms.sum()
+    for source, share in (
+        ("discussion", config.discussion_share),
+        ("tweets", config.tweets_share),
+    ):
+        keep = pool.rows(source) & (pool.part != held_out)
+        if share and keep.any():
+            w[keep] = share * n_class[False] / keep.sum()
+    return w
+
+
+# --- candidates -----------------------------------------------------------------------
+
+
+@dataclass
+class Scores:
+    """One candidate's classifier log-odds on everything the report judges."""
+
+    key: str
+    label: str
+    #: held-out video -> log-odds by the rotation model that never saw it
+    videos: dict[str, np.ndarray]
+    #: extra-ham source ("discussion", "tweets") -> out-of-fold log-odds of its rows
+    rule: dict[str, np.ndarray]
+    #: held-out set -> log-odds by the model trained on everything
+    heldout: dict[str, np.ndarray]
+    #: the band to judge it at; None: recommend_band on its out-of-fold scores
+    band: tuple[float, float] | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Fitted:
+    """A fitted hashed logistic regression (training-time scores come from ``x @ w + b``)."""
+
+    weights: np.ndarray
+    bias: float
+
+    def log_odds(self, x: sp.csr_matrix) -> np.ndarray:
+        return x @ self.weights + self.bias
+
+
+class Data:
+    """The corpus, its pool and their feature matrices (built once per hyperparameters)."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.pool = build_pool(corpus)
+        self._matrices: dict[str, tuple[sp.csr_matrix, dict[str, sp.csr_matrix]]] = {}
+
+    def matrices(self, hp: dict[str, Any]) -> tuple[sp.csr_matrix, dict[str, sp.csr_matrix]]:
+        """(the pool's rows, held-out set -> its rows) for these feature hyperparameters."""
+        key = json.dumps({k: hp[k] for k in ("bits", "char_ngrams", "word_ngrams")})
+        if key not in self._matrices:
+            self._matrices[key] = (
+                feature_matrix(self.pool.texts, hp),
+                {n: feature_matrix(t, hp) for n, t in self.corpus.heldout.items()},
+            )
+        return self._matrices[key]
+
+
+def fit_config(data: Data, config: Config, held_out: str | None) -> Fitted:
+    """Fit ``config`` on the pool rows of the rotation that holds out ``held_out``."""
+    x, _ = data.matrices(config.hyperparameters)
+    pool = data.pool
+    w = sample_weights(pool, config, held_out)
+    rows = w > 0
+    offset = pool.offset[rows] if config.signal_offset else np.zeros(int(rows.sum()))
+    bias = pinned_bias(pool.labels[rows]) if config.pin_bias else None
+    weights, bias = fit_logistic(x[rows], pool.labels[rows], w[rows], offset, config.c, bias=bias)
+    return Fitted(weights, bias)
+
+
+def pinned_bias(labels: np.ndarray) -> float:
+    """logit of the spam share of the training texts, each text counted once.
+
+    So a text with no known feature (empty, or a script never seen) scores that share
+    before the signals, rather than wherever an unpenalised intercept happens to settle
+    (with C = 100 it settled near -9: "no evidence" read as certain ham, and a label for
+    a text in an unseen language could hardly move it).
+    """
+    return logit(float(np.mean(labels)))
+
+
+def evaluate_config(data: Data, config: Config) -> tuple[Scores, Fitted]:
+    """Leave-one-video-out and out-of-fold scores, and the model trained on everything."""
+    started = time.perf_counter()
+    x, heldout_x = data.matrices(config.hyperparameters)
+    pool = data.pool
+    videos: dict[str, np.ndarray] = {}
+    rule = {s: np.full(int(pool.rows(s).sum()), np.nan) for s in ("discussion", "tweets")}
+    for video in VIDEOS:
+        model = fit_config(data, config, video)
+        videos[video] = model.log_odds(x[pool.rows("video") & (pool.part == video)])
+        for source, scores in rule.items():
+            in_fold = pool.part[pool.rows(source)] == video
+            scores[in_fold] = model.log_odds(x[pool.rows(source)][in_fold])
+        auc = roc_auc_score(_video_labels(data, video), videos[video])
+        _log(f"  {config.label}: {video} AUC {auc:.4f}")
+    final = fit_config(data, config, None)
+    heldout = {name: final.log_odds(m) for name, m in heldout_x.items()}
+    seconds = time.perf_counter() - started
+    return Scores(config.key, config.label, videos, rule, heldout, seconds=seconds), final
+
+
+def evaluate_previous(data: Data) -> tuple[Scores, spam_nb.NaiveBayes]:
+    """The previous model (training.spam_nb), retrained as it was shipped."""
+    started = time.perf_counter()
+    corpus = data.corpus
+    rot = spam_nb.rotations(corpus)
+    videos = {
+        r.video: np.array([r.model.log_odds(t) for t, _ in corpus.videos[r.video]]) for r in rot
+    }
+    final = spam_nb.fit_final(corpus, rot)
+    heldout = {
+        n: np.array([final.log_odds(t) for t in texts]) for n, texts in corpus.heldout.items()
+    }
+    # It trained on some of today's extra-ham rows, so it has no out-of-fold scores on
+    # them: it is judged at the band it shipped with.
+    scores = Scores(
+        "previous",
+        "previous model: naive Bayes, character 1-5-grams",
+        videos,
+        {},
+        heldout,
+        band=SHIPPED_BAND,
+        seconds=time.perf_counter() - started,
+    )
+    return scores, final
+
+
+def baseline_pipeline() -> Any:
+    """The issue's 20-line baseline: TF-IDF character 2-5-grams, logistic regression."""
+    return make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        LogisticRegression(max_iter=1000),
+    )
+
+
+def evaluate_baseline(data: Data) -> Scores:
+    """The baseline trained on the YouTube videos only (it sees no extra ham at all)."""
+    started = time.perf_counter()
+    corpus, pool = data.corpus, data.pool
+    videos: dict[str, np.ndarray] = {}
+    rule = {s: np.full(int(pool.rows(s).sum()), np.nan) for s in ("discussion", "tweets")}
+    extra = {s: [t for t, keep in zip(pool.texts, pool.rows(s), strict=True) if keep] for s in rule}
+    for video in VIDEOS:
+        train = [ex for v in VIDEOS if v != video for ex in corpus.videos[v]]
+        model = baseline_pipeline().fit([t for t, _ in train], [y for _, y in train])
+        videos[video] = model.decision_function([t for t, _ in corpus.videos[video]])
+        for source, scores in rule.items():
+            # Never trained on any of it; scored by rotation, like the others' folds.
+            in_fold = pool.part[pool.rows(source)] == video
+            scores[in_fold] = model.decision_function(
+                [t for t, keep in zip(extra[source], in_fold, strict=True) if keep]
+            )
+    everything = [ex for v in VIDEOS for ex in corpus.videos[v]]
+    final = baseline_pipeline().fit([t for t, _ in everything], [y for _, y in everything])
+    heldout = {n: final.decision_function(texts) for n, texts in corpus.heldout.items()}
+    return Scores(
+        "baseline",
+        "baseline: TF-IDF character 2-5-grams + logistic regression, the videos only",
+        videos,
+        rule,
+        heldout,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# --- judging --------------------------------------------------------------------------
 
 
 def recommend_band(groups: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -467,36 +494,91 @@ def recommend_band(groups: Sequence[np.ndarray]) -> tuple[float, float]:
 
 
 @dataclass
-class Evaluation:
-    """A configuration's rotations, summary, final model and discussion scores."""
+class Judged:
+    """A candidate's figures as the report shows them (combined scores, new author)."""
 
-    config: Config
-    rotations: list[Rotation]
-    summary: Summary
-    model: SpamClassifier
-    #: training discussion file -> out-of-fold P(spam) (the validation scores)
-    validation: dict[str, np.ndarray]
-    #: held-out discussion file -> the final model's P(spam)
-    heldout: dict[str, np.ndarray]
+    scores: Scores
+    band: tuple[float, float]
+    #: video -> ROC-AUC of the classifier alone, and of the combined score
+    auc: dict[str, float]
+    auc_combined: dict[str, float]
+    #: video -> (share of spam held or rejected, share of spam rejected, share of ham
+    #: held or rejected, share of ham rejected)
+    at_band: dict[str, tuple[float, float, float, float]]
+    #: extra-ham source -> (held, rejected) out of fold
+    rule: dict[str, tuple[float, float]]
+    #: held-out set -> author ("new", "established") -> (held, rejected)
+    heldout: dict[str, dict[str, tuple[float, float]]]
 
-    def validation_rates(self, corpus: Corpus, kind: str, *, new_author: bool | None = None):
-        """Out-of-fold flag rates of the non-toxic ("ok") or toxic ("bad") discussion.
+    @property
+    def macro_auc(self) -> float:
+        return float(np.mean(list(self.auc.values())))
 
-        ``new_author`` None: the classifier alone; else combined with the text signals.
-        """
-        p = np.array(by_kind(self.validation, kind))
-        if new_author is not None:
-            p = combined(p, by_kind(corpus.discussion, kind), new_author=new_author)
-        return rates(p, ALARM_THRESHOLDS)
+    @property
+    def macro_auc_combined(self) -> float:
+        return float(np.mean(list(self.auc_combined.values())))
+
+    def macro_at_band(self, i: int) -> float:
+        return float(np.mean([v[i] for v in self.at_band.values()]))
 
 
-def evaluate(corpus: Corpus, config: Config) -> Evaluation:
-    """Rotations, final model and the discussion scores for one configuration."""
-    rot = rotations(corpus, config)
-    model = fit_final(corpus, config, rot)
-    heldout = {name: np.array(model.probabilities(t)) for name, t in corpus.heldout.items()}
-    return Evaluation(config, rot, summarise(rot), model, out_of_fold(rot), heldout)
+def held_and_rejected(p: np.ndarray, band: tuple[float, float]) -> tuple[float, float]:
+    """Shares of ``p`` in [low, high) and at or above high."""
+    low, high = band
+    return float(np.mean((p >= low) & (p < high))), float(np.mean(p >= high))
 
+
+def judge(data: Data, scores: Scores) -> Judged:
+    """Combine a candidate's scores with the text signals, choose its band, measure it."""
+    corpus, pool = data.corpus, data.pool
+    extra_texts = {
+        s: [t for t, keep in zip(pool.texts, pool.rows(s), strict=True) if keep]
+        for s in scores.rule
+    }
+    rule_p = {s: combined(z, extra_texts[s], new_author=True) for s, z in scores.rule.items()}
+    band = scores.band or recommend_band(list(rule_p.values()))
+    auc, auc_combined, at_band = {}, {}, {}
+    for video, z in scores.videos.items():
+        texts = [t for t, _ in corpus.videos[video]]
+        y = _video_labels(data, video)
+        auc[video] = float(roc_auc_score(y, z))
+        # Combined log-odds as combine() forms them (before its rounding to 4 digits).
+        auc_combined[video] = float(roc_auc_score(y, z + signal_log_odds(texts, new_author=True)))
+        p = combined(z, texts, new_author=True)
+        spam_held, spam_rej = held_and_rejected(p[y], band)
+        ham_held, ham_rej = held_and_rejected(p[~y], band)
+        at_band[video] = (spam_held + spam_rej, spam_rej, ham_held + ham_rej, ham_rej)
+    heldout = {
+        name: {
+            author: held_and_rejected(
+                combined(z, corpus.heldout[name], new_author=author == "new"), band
+            )
+            for author in ("new", "established")
+        }
+        for name, z in scores.heldout.items()
+    }
+    rule = {s: held_and_rejected(p, band) for s, p in rule_p.items()}
+    return Judged(scores, band, auc, auc_combined, at_band, rule, heldout)
+
+
+def _video_labels(data: Data, video: str) -> np.ndarray:
+    return np.array([y for _, y in data.corpus.videos[video]], dtype=bool)
+
+
+#: Variants of the packaged configuration, each changing one thing.
+VARIANTS: tuple[Config, ...] = (
+    Config(
+        "without the signal offset (the classifier fitted on its own)",
+        signal_offset=False,
+        key="no_offset",
+    ),
+    Config(
+        "character n-grams only (no word n-grams)",
+        hyperparameters={**DEFAULT_HYPERPARAMETERS, "word_ngrams": [0, 0]},
+        key="char_only",
+    ),
+    Config("without the Davidson tweets as ham", tweets_share=0.0, key="no_tweets"),
+)
 
 # --- timing ---------------------------------------------------------------------------
 
@@ -520,156 +602,22 @@ def time_scoring(model: SpamClassifier, texts: Sequence[str], seconds: float = 2
     return done / (time.perf_counter() - start)
 
 
-# --- analysis for the report ----------------------------------------------------------
+def to_classifier(
+    fitted: Fitted, hp: dict[str, Any], provenance: dict[str, Any] | None = None
+) -> SpamClassifier:
+    """The runtime classifier of a fit, its weights rounded to float16 (as stored)."""
+    weights = fitted.weights.astype(np.float16).astype(np.float64)
+    return SpamClassifier(weights, fitted.bias, hp, provenance=provenance)
 
 
-def _shingles(text: str) -> frozenset[str]:
-    s = skeleton(text)
-    return frozenset(s[i : i + 5] for i in range(len(s) - 4))
-
-
-def near_duplicate_count(
-    texts: Sequence[str], reference: Sequence[str], threshold: float = 0.5
-) -> int:
-    """How many ``texts`` have a near-duplicate in ``reference``.
-
-    Near-duplicate: Jaccard similarity of the letter 5-shingles (``signals.skeleton``,
-    so case, digits and punctuation do not count) at least ``threshold``.
-    """
-    refs = [s for s in map(_shingles, reference) if s]
-    index: dict[str, list[int]] = {}
-    for j, s in enumerate(refs):
-        for gram in s:
-            index.setdefault(gram, []).append(j)
-    count = 0
-    for text in texts:
-        s = _shingles(text)
-        shared: dict[int, int] = {}
-        for gram in s:
-            for j in index.get(gram, ()):
-                shared[j] = shared.get(j, 0) + 1
-        count += any(c / (len(s) + len(refs[j]) - c) >= threshold for j, c in shared.items())
-    return count
-
-
-#: combine()'s signal names -> the SignalWeights field that weighs them.
-SIGNAL_WEIGHT_FIELDS = {
-    "links": "per_link",
-    "shorteners": "shortener",
-    "contact_details": "contact",
-    "link_ratio": "link_heavy",
-    "uppercase_ratio": "shouting",
-    "repeated_chars": "repeated_chars",
-    "new_author": "new_author",
-}
-
-
-@dataclass
-class SignalStats:
-    """How often one signal fires on a group of texts, and how many verdicts it decides."""
-
-    name: str
-    weight: float
-    #: group -> share of its texts on which the signal fires
-    fired: dict[str, float]
-    #: group -> (texts it lifts across the band's low edge, across the high edge)
-    decided: dict[str, tuple[int, int]]
-
-
-def signal_stats(
-    groups: Sequence[tuple[str, Sequence[float], Sequence[str]]], band: tuple[float, float]
-) -> list[SignalStats]:
-    """Each signal's firing rate and decisive verdicts (combined, new author) per group.
-
-    A verdict is decided by a signal when the combined probability reaches a band edge
-    with the signal's weight and would stay below it with that weight set to 0.
-    """
-    weights = SIGNAL_CONFIG.weights
-    result = []
-    for name, weight_field in SIGNAL_WEIGHT_FIELDS.items():
-        without = dataclasses.replace(
-            SIGNAL_CONFIG, weights=dataclasses.replace(weights, **{weight_field: 0.0})
-        )
-        fired: dict[str, float] = {}
-        decided: dict[str, tuple[int, int]] = {}
-        for label, probabilities, texts in groups:
-            n_fired, lifted = 0, [0, 0]
-            for p, text in zip(probabilities, texts, strict=True):
-                full = combine(float(p), _signals(text), {}, new_author=True, config=SIGNAL_CONFIG)
-                if name not in full.contributions:
-                    continue
-                n_fired += 1
-                less = combine(float(p), _signals(text), {}, new_author=True, config=without)
-                for k, edge in enumerate(band):
-                    lifted[k] += full.probability >= edge > less.probability
-            fired[label] = n_fired / len(texts)
-            decided[label] = (lifted[0], lifted[1])
-        result.append(SignalStats(name, getattr(weights, weight_field), fired, decided))
-    return result
-
-
-# --- design choices and the operating point -------------------------------------------
-
-ABLATIONS: tuple[tuple[str, dict, dict], ...] = (
-    # (label, hyperparameter overrides, Config overrides)
-    ("without discussion ham (the previous model)", {}, {"discussion_share": 0.0}),
-    ("discussion ham weighs 0.05x the YouTube ham", {}, {"discussion_share": 0.05}),
-    ("discussion ham weighs 0.2x the YouTube ham", {}, {"discussion_share": 0.2}),
-    ("discussion ham weighs 0.5x the YouTube ham", {}, {"discussion_share": 0.5}),
-    (
-        "non-toxic discussion only (no toxic comments as ham)",
-        {},
-        {"discussion_files": DISCUSSION_TRAIN[:1]},
-    ),
-    (
-        "pinned prior counts only YouTube + SMS (bias as before)",
-        {},
-        {"prior_counts_discussion": False},
-    ),
-    ("plus the Davidson tweets as ham, 0.1x", {}, {"tweets_share": 0.1}),
-    ("bias fitted on the inner videos, not pinned", {}, {"pin_bias": False}),
-    ("plain NB log-odds (no sqrt length scaling)", {"length_norm": "none"}, {}),
-    ("SMS weighs 0.25 of the comments", {}, {"sms_share": 0.25}),
-    ("SMS weighs 0.5 of the comments", {}, {"sms_share": 0.5}),
-    ("SMS unweighted", {}, {"sms_share": None}),
-    ("no SMS at all", {}, {"sms_share": 0.0}),
-    ("n-gram counts instead of presence", {"binary": False}, {}),
-    ("smoothing alpha 1.0", {"alpha": 1.0}, {}),
-    ("2^16 buckets", {"bits": 16}, {}),
-    ("2^20 buckets", {"bits": 20}, {}),
-)
-
-
-def youtube_combined(
-    rot: Sequence[Rotation], corpus: Corpus, *, new_author: bool
-) -> list[np.ndarray]:
-    """The held-out videos' combined probabilities (rotation model + text signals)."""
-    return [
-        combined(r.probabilities, [t for t, _ in corpus.videos[r.video]], new_author=new_author)
-        for r in rot
-    ]
-
-
-@dataclass
-class OperatingPoint:
-    """The band a configuration's own out-of-fold discussion scores recommend, and its cost."""
-
-    band: tuple[float, float]
-    #: band edge -> macro (P, R, F1) over the held-out videos, combined, new author
-    youtube: dict[float, tuple[float, float, float]]
-
-
-def operating_point(ev: Evaluation, corpus: Corpus) -> OperatingPoint:
-    """Recommend a band from ``ev``'s out-of-fold discussion scores; YouTube recall there."""
-    groups = [
-        combined(
-            np.array(by_kind(ev.validation, k)), by_kind(corpus.discussion, k), new_author=True
-        )
-        for k in ("ok", "bad")
-    ]
-    band = recommend_band(groups)
-    youtube = youtube_combined(ev.rotations, corpus, new_author=True)
-    return OperatingPoint(band, macro_prf(ev.rotations, band, youtube))
+def learning_effect(
+    model: SpamClassifier, text: str, similar: str, is_spam: bool
+) -> tuple[float, float, float, float]:
+    """(text before, after one learn(); similar text before, after)."""
+    learner = model.copy()
+    before = (learner.probability(text), learner.probability(similar))
+    learner.learn(text, is_spam)
+    return before[0], learner.probability(text), before[1], learner.probability(similar)
 
 
 # --- main -----------------------------------------------------------------------------
@@ -681,122 +629,106 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "workers" / "spam" / "model")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "spam-classifier.md")
+    parser.add_argument(
+        "--no-variants", action="store_true", help="skip the variant rows (a quicker run)"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    hp = dict(DEFAULT_HYPERPARAMETERS)
     corpus = load_corpus(args.data_dir)
-    if not corpus.discussion:
-        _log(f"{DISCUSSION_DIR} absent: training without discussion ham")
-    if not corpus.heldout:
-        _log(f"{DISCUSSION_DIR} held-out files absent: skipping the false-alarm check")
+    for name in (HELDOUT_JIGSAW, HELDOUT_TWEETS, HELDOUT_CIVIL):
+        if name not in corpus.heldout:
+            _log(f"{name}: absent, left out of the false-alarm check")
+    data = Data(corpus)
+    hp = dict(DEFAULT_HYPERPARAMETERS)
+    data.matrices(hp)
+    _log(f"features in {time.perf_counter() - started:.0f} s")
 
-    main_config = Config("packaged configuration", hp)
-    main_eval = evaluate(corpus, main_config)
-    _log(f"packaged configuration: {main_eval.summary.at}")
-    ablations: list[tuple[str, Evaluation, OperatingPoint | None]] = []
-    evaluations = [("**packaged configuration**", main_eval)]
-    for label, hp_over, config_over in ABLATIONS:
-        needs_discussion = any(k.startswith(("discussion", "prior")) for k in config_over)
-        if (needs_discussion and not corpus.discussion) or (
-            "tweets_share" in config_over and not corpus.tweets
-        ):
-            continue
-        ev = evaluate(corpus, Config(label, {**hp, **hp_over}, **config_over))
-        evaluations.append((label, ev))
-        _log(f"{label}: {ev.summary.at}")
-    ops: dict[int, OperatingPoint] = {}
-    for label, ev in evaluations:
-        op = operating_point(ev, corpus) if corpus.discussion else None
-        ablations.append((label, ev, op))
-        if op:
-            ops[id(ev)] = op
-            _log(f"{label}: band {op.band}, YouTube combined {op.youtube}")
-    before = next(
-        (
-            ev
-            for label, ev in evaluations
-            if ev.config.discussion_share == 0
-            and ev.config.sms_share == SMS_SHARE
-            and ev.config.hyperparameters == hp
-        ),
-        main_eval,
+    main_config = Config("**packaged: hashed word + character n-grams, logistic regression**")
+    main_scores, final = evaluate_config(data, main_config)
+    candidates: list[Scores] = [main_scores]
+    previous_scores, _ = evaluate_previous(data)
+    candidates.append(previous_scores)
+    baseline = evaluate_baseline(data)
+    candidates.append(baseline)
+    # The same baseline models at the band the service shipped with (no refit).
+    candidates.append(
+        replace(
+            baseline,
+            key="baseline_shipped_band",
+            label=f"the same baseline at the previous default band {SHIPPED_BAND[0]:g}:"
+            f"{SHIPPED_BAND[1]:g}",
+            band=SHIPPED_BAND,
+            seconds=0.0,
+        )
     )
-    sms_model = SpamClassifier.train(corpus.sms, **hp)
-    sms_only_auc = {}
-    for v in VIDEOS:
-        llr, _ = evidence(sms_model, corpus.videos[v])
-        sms_only_auc[v] = float(roc_auc_score(labels_of(corpus.videos[v]), llr))
+    if not args.no_variants:
+        for config in VARIANTS:
+            if config.tweets_share == 0 and not corpus.tweets:
+                continue
+            candidates.append(evaluate_config(data, config)[0])
+    judged = [judge(data, s) for s in candidates]
+    for j in judged:
+        _log(
+            f"{j.scores.label}: AUC {j.macro_auc:.4f} / combined {j.macro_auc_combined:.4f}, "
+            f"band {j.band}, spam {j.macro_at_band(0):.3f} / {j.macro_at_band(1):.3f}, "
+            f"held-out {j.heldout}"
+        )
+    shipped = judged[0]
 
-    everything = training_set(corpus, (), main_config)
-    prior = class_prior(everything)
-    n_spam = sum(1 for _, y, _ in everything if y)
-    discussion_texts = [t for texts in corpus.discussion.values() for t in texts]
-    n_ham_comments = sum(1 for rows in corpus.videos.values() for _, y in rows if not y)
-    discussion_weight = (
-        DISCUSSION_SHARE * n_ham_comments / len(discussion_texts) if discussion_texts else 0.0
-    )
-    band = ops[id(main_eval)].band if corpus.discussion else (0.5, 0.9)
-    heldout_rates = {
-        name: {
-            "classifier": rates(p, ALARM_THRESHOLDS),
-            "combined_established_author": rates(
-                combined(p, corpus.heldout[name], new_author=False), ALARM_THRESHOLDS
-            ),
-            "combined_new_author": rates(
-                combined(p, corpus.heldout[name], new_author=True), ALARM_THRESHOLDS
-            ),
-        }
-        for name, p in main_eval.heldout.items()
-    }
-    model = main_eval.model
-    model.provenance = {
+    pool = data.pool
+    everything = sample_weights(pool, main_config, None)
+    n_spam = int(np.sum(pool.labels & (everything > 0)))
+    provenance = {
         "family": MODEL_FAMILY,
         "training_command": "python -m training.spam",
         "trained_examples": {
             "spam": n_spam,
-            "ham": len(everything) - n_spam,
+            "ham": int(np.sum(everything > 0)) - n_spam,
             "youtube": {v: len(corpus.videos[v]) for v in VIDEOS},
             "sms": len(corpus.sms),
-            "sms_share": SMS_SHARE,
-            "discussion": {name: len(t) for name, t in corpus.discussion.items()},
-            "discussion_share": DISCUSSION_SHARE if corpus.discussion else 0.0,
-            "discussion_weight_per_text": discussion_weight,
+            "discussion": len(corpus.discussion),
+            "tweets": len(corpus.tweets),
+            "shares": {
+                "sms": SMS_SHARE,
+                "discussion": DISCUSSION_SHARE if corpus.discussion else 0.0,
+                "tweets": TWEETS_SHARE if corpus.tweets else 0.0,
+            },
         },
-        "class_prior": prior,
+        "regularisation_C": C,
+        "signal_offset": "combine() text signals, default SpamConfig, established author",
         "data_files_sha256": {
             str(p.relative_to(args.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in data_files(args.data_dir, corpus)
         },
         "heldout_files_sha256": {
-            f"{DISCUSSION_DIR}/{name}": hashlib.sha256(
-                (args.data_dir / DISCUSSION_DIR / name).read_bytes()
-            ).hexdigest()
-            for name in corpus.heldout
+            str(p.relative_to(args.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in heldout_files(args.data_dir, corpus)
         },
         "sources": SOURCES,
-        "calibration_scheme": "Platt scaling (temperature only) on the pooled "
-        "leave-one-video-out evidence of models trained on two videos + SMS + two thirds "
-        "of the discussion ham; bias pinned to logit(class_prior), so a text with no known "
-        "n-gram scores class_prior",
-        "heldout_macro": {
-            str(t): dict(zip(("precision", "recall", "f1"), main_eval.summary.at[t], strict=True))
-            for t in THRESHOLDS
+        "leave_one_video_out": {
+            "macro_roc_auc": shipped.macro_auc,
+            "macro_roc_auc_combined_new_author": shipped.macro_auc_combined,
+            "spam_held_or_rejected": shipped.macro_at_band(0),
+            "spam_rejected": shipped.macro_at_band(1),
         },
-        "heldout_discussion_flag_rates": {
-            name: {kind: {str(t): v for t, v in r.items()} for kind, r in by.items()}
-            for name, by in heldout_rates.items()
-        }
-        or None,
-        "recommended_spam_band": list(band),
+        "heldout_held_rejected_new_author": {n: v["new"] for n, v in shipped.heldout.items()},
+        "recommended_spam_band": list(shipped.band),
         "report": "docs/spam-classifier.md",
     }
+    model = to_classifier(final, hp, provenance)
     artifact = model.save(args.out)
     loaded = SpamClassifier.load(args.out)
-    probe = [text for v in VIDEOS for text, _ in corpus.videos[v]]
+    probe = [t for t, _ in corpus.sms[:500]] + [t for v in VIDEOS for t, _ in corpus.videos[v]]
     if loaded.probabilities(probe) != model.probabilities(probe):
         raise RuntimeError("save/load round trip changed the scores")
-    provenance = json.loads((args.out / PROVENANCE_NAME).read_text(encoding="utf-8"))
+    # The runtime (numpy, per text) against the training-time scores (sparse matrix).
+    training_time = final.log_odds(feature_matrix(probe, hp))
+    runtime = np.array([loaded.log_odds(t) for t in probe])
+    max_drift = float(np.max(np.abs(training_time - runtime)))
+    if max_drift > 1e-2:
+        raise RuntimeError(f"runtime scores drift {max_drift} from the training-time ones")
+    provenance_json = json.loads((args.out / PROVENANCE_NAME).read_text(encoding="utf-8"))
 
     scratch = loaded.copy()
     t0 = time.perf_counter()
@@ -804,90 +736,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch.learn(text, True)
     learn_s = (time.perf_counter() - t0) / 200
 
-    drifted = loaded.copy()
-    for _ in range(3):
-        drifted.learn("Liên hệ zalo 0912345678 để nhận quà miễn phí", True)
-    vi_drift = max(
-        after - before
-        for before, after in zip(
-            loaded.probabilities(VIETNAMESE_HAM), drifted.probabilities(VIETNAMESE_HAM), strict=True
-        )
-    )
-
     ctx: dict[str, Any] = {
         "corpus": corpus,
-        "mean_p": float(np.mean(np.concatenate([r.probabilities for r in main_eval.rotations]))),
-        "mean_y": float(np.mean(np.concatenate([r.labels for r in main_eval.rotations]))),
-        "vi_drift": vi_drift,
-        "main": main_eval,
-        "before": before,
-        "band": band,
-        "main_op": ops.get(id(main_eval)),
-        "before_op": ops.get(id(before)),
+        "data": data,
+        "judged": judged,
+        "by_key": {j.scores.key: j for j in judged},
+        "shipped": shipped,
         "loaded": loaded,
-        "ablations": ablations,
-        "sms_only_auc": sms_only_auc,
-        "n_discussion": len(discussion_texts),
-        "discussion_weight": discussion_weight,
-        "n_examples": len(everything),
+        "max_drift": max_drift,
+        "n_probe": len(probe),
+        "n_training_rows": int(np.sum(everything > 0)),
         "n_spam": n_spam,
-        "n_comments": len(probe),
-        "prior": prior,
-        "prior_without_discussion": class_prior(
-            training_set(corpus, (), dataclasses.replace(main_config, discussion_share=0.0))
-        ),
         "artifact_bytes": artifact.stat().st_size,
-        "artifact_sha256": provenance["artifact_sha256"],
-        "stored_buckets": provenance["stored_buckets"],
-        "occupancy": provenance["stored_buckets"] / (1 << int(hp["bits"])),
+        "artifact_sha256": provenance_json["artifact_sha256"],
+        "stored_weights": provenance_json["stored_weights"],
         "load_s": time_load(args.out),
-        "texts_per_s": time_scoring(loaded, probe),
+        "texts_per_s": time_scoring(loaded, probe[500:]),
         "learn_s": learn_s,
-        "mean_chars": float(np.mean([len(t) for t in probe])),
+        "mean_chars": float(np.mean([len(t) for t in probe[500:]])),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "cpus": _cpu_count(),
-        "memory_mb": 25 * (1 << int(hp["bits"])) / 2**20,
+        "memory_mb": 8 * (1 << int(hp["bits"])) / 2**20,
         "spot_checks": [
             (
                 t,
-                loaded.evidence(t)[1],
                 loaded.probability(t),
-                float(combined([loaded.probability(t)], [t], new_author=True)[0]),
+                float(combined(np.array([loaded.log_odds(t)]), [t], new_author=True)[0]),
             )
             for t in VIETNAMESE_HAM + ENGLISH_NEWS_HAM + OTHER_SPOT_CHECKS
         ],
-        "n_tweets": len(corpus.tweets),
-        "tweets_with_links": (
-            sum("http" in t for t in corpus.tweets) / len(corpus.tweets) if corpus.tweets else 0.0
-        ),
+        "learning": [
+            (
+                text,
+                similar,
+                is_spam,
+                *learning_effect(loaded, text, similar, is_spam),
+            )
+            for text, similar, is_spam in LEARNING_PROBES
+        ],
+        "top_heldout": top_heldout(data, main_scores, shipped.band),
     }
-    if corpus.discussion and corpus.heldout:
-        ok_name = next(n for n in corpus.heldout if ".ok." in n)
-        ctx["heldout_reject_09"] = heldout_rates[ok_name]["combined_new_author"][0.9]
-        ctx["near_duplicates"] = tuple(
-            near_duplicate_count(by_kind(corpus.heldout, kind), discussion_texts)
-            for kind in ("ok", "bad")
-        )
-        groups = [
-            (
-                "YouTube spam",
-                [p for r in main_eval.rotations for p in r.probabilities[r.labels]],
-                [t for r in main_eval.rotations for t, y in corpus.videos[r.video] if y],
-            ),
-            (
-                "YouTube ham",
-                [p for r in main_eval.rotations for p in r.probabilities[~r.labels]],
-                [t for r in main_eval.rotations for t, y in corpus.videos[r.video] if not y],
-            ),
-            (
-                "non-toxic talk",
-                by_kind(main_eval.heldout, "ok"),
-                by_kind(corpus.heldout, "ok"),
-            ),
-            ("toxic talk", by_kind(main_eval.heldout, "bad"), by_kind(corpus.heldout, "bad")),
-        ]
-        ctx["signal_stats"] = signal_stats(groups, band)
-        ctx["signal_group_sizes"] = {label: len(texts) for label, _, texts in groups}
     ctx["elapsed_s"] = time.perf_counter() - started
     args.report.parent.mkdir(parents=True, exist_ok=True)
     # Imported here: the card imports this module's helpers.
@@ -899,6 +787,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.report} in {time.perf_counter() - started:.1f} s"
     )
     return 0
+
+
+#: (labelled text, a similar unlabelled text, label): what one learn() does, in the report.
+LEARNING_PROBES = (
+    (
+        "Liên hệ zalo 0912345678 để nhận quà miễn phí",
+        "Nhận quà miễn phí, liên hệ zalo ngay nhé",
+        True,
+    ),
+    (
+        "Kiếm tiền online 5 triệu/ngày, inbox mình nhé",
+        "Kiếm tiền online tại nhà 3 triệu/ngày, inbox ngay",
+        True,
+    ),
+    (
+        "Please follow up on this story next month.",
+        "Please follow up on this story next week.",
+        False,
+    ),
+)
+
+
+def top_heldout(
+    data: Data, scores: Scores, band: tuple[float, float], n: int = 12
+) -> list[tuple[str, str, float]]:
+    """The held-out texts the packaged model rejects or holds, highest first (new author)."""
+    rows = []
+    for name, z in scores.heldout.items():
+        texts = data.corpus.heldout[name]
+        p = combined(z, texts, new_author=True)
+        rows += [(name, texts[i], float(p[i])) for i in np.flatnonzero(p >= band[0])]
+    return sorted(rows, key=lambda r: -r[2])[:n]
 
 
 def _log(message: str) -> None:

@@ -1,13 +1,16 @@
-"""The spam classifier's training data: YouTube comments, SMS messages and talk pages.
+"""The spam classifier's training and evaluation data.
 
-Read from ``../shared/data`` (never copied into the repository) by ``training.spam``.
-Also the hand-written probe texts that the report scores and
-``tests/test_spam_classifier.py`` checks against the packaged model.
+Read from ``../shared/data`` (never copied into the repository) by ``training.spam``:
+spam and ham from three YouTube videos and the SMS Spam Collection; Wikipedia talk-page
+comments (Jigsaw) and tweets (Davidson et al.) as ham; and three held-out sets of
+discussion and news-like ham that nothing is trained on. Also the hand-written probe
+texts that the report scores and ``tests/test_spam_classifier.py`` checks.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import re
 from collections.abc import Sequence
@@ -18,12 +21,17 @@ Example = tuple[str, bool]
 
 VIDEOS = ("Youtube01-Psy", "Youtube02-KatyPerry", "Youtube03-LMFAO")
 DISCUSSION_DIR = "jigsaw-toxic-comment-sample"
-#: Wikipedia talk-page comments trained on as ham: the non-toxic pool and two toxic ones
-#: (toxic is not spam, and a spam filter must not learn that insults are spam evidence).
-DISCUSSION_TRAIN = ("train.a.ok.1k.csv", "train.a.bad.1k.csv", "train.c.bad.1k.csv")
-#: Never trained on, not even by the packaged model: the false-alarm check.
-DISCUSSION_HELDOUT = ("train.b.ok.1k.csv", "train.b.bad.1k.csv")
+JIGSAW_DIR = "jigsaw-toxic-comment-train"
 TWEETS_DIR = "davidson-hate-offensive"
+CIVIL_DIR = "civil-comments-toxic-spans-annotations"
+#: The previous model's discussion ham (the Jigsaw sample's pools it trained on).
+DISCUSSION_TRAIN = ("train.a.ok.1k.csv", "train.a.bad.1k.csv", "train.c.bad.1k.csv")
+#: Sample pools that no model here ever trained on: held out with the Jigsaw rows below.
+DISCUSSION_HELDOUT = ("train.b.ok.1k.csv", "train.b.bad.1k.csv")
+#: Names of the held-out ham sets, in report order.
+HELDOUT_JIGSAW = "Jigsaw talk pages, not trained on"
+HELDOUT_TWEETS = "Davidson `neither` tweets"
+HELDOUT_CIVIL = "Civil Comments news posts"
 
 # Copied from each folder's SOURCE.md (the files are read, never copied into the repo).
 SOURCES: dict[str, dict[str, str]] = {
@@ -55,9 +63,9 @@ SOURCES: dict[str, dict[str, str]] = {
     DISCUSSION_DIR: {
         "name": "Jigsaw Toxic Comment Classification sample (Wikipedia talk-page comments)",
         "repository": "https://github.com/predibase/llm_distillation_playbook",
-        "paths": "data/data_pools/train.a.ok.1k.csv, train.a.bad.1k.csv, train.c.bad.1k.csv "
-        "(trained on as ham); train.b.ok.1k.csv, train.b.bad.1k.csv (false-alarm check only, "
-        "never trained on)",
+        "paths": "data/data_pools/train.b.ok.1k.csv, train.b.bad.1k.csv (their ids mark "
+        "rows of the next set as held out); train.a.ok.1k.csv, train.a.bad.1k.csv, "
+        "train.c.bad.1k.csv (the previous model's discussion ham, for the comparison)",
         "commit": "6ccc4707eebbb60bce336e4711b742f9f9342fc8",
         "citation": "Jigsaw/Conversation AI, Toxic Comment Classification Challenge, Kaggle "
         "2018 (Wikipedia talk-page comments; Wulczyn, Thain & Dixon, Ex Machina: Personal "
@@ -65,9 +73,17 @@ SOURCES: dict[str, dict[str, str]] = {
         "license": "The predibase repo has no LICENSE file; the original Kaggle/HF dataset "
         "card gives the data as CC0-1.0 with the comment text under Wikipedia's CC BY-SA 3.0.",
     },
-}
-# Read for a design-choice row only (optional; not in the packaged model).
-EVALUATION_SOURCES: dict[str, dict[str, str]] = {
+    JIGSAW_DIR: {
+        "name": "Jigsaw Toxic Comment Classification, 9,970 training comments (Wikipedia "
+        "talk pages)",
+        "repository": "https://github.com/predibase/llm_distillation_playbook",
+        "paths": "the union of data/dataset_subsets/*.csv and data/data_pools/train.*.csv, "
+        "deduplicated by Kaggle id (train.csv here)",
+        "commit": "6ccc4707eebbb60bce336e4711b742f9f9342fc8",
+        "citation": "Jigsaw/Conversation AI, Toxic Comment Classification Challenge, Kaggle 2018.",
+        "license": "CC0-1.0 per the original Kaggle/HF dataset card, with the comment text "
+        "under Wikipedia's CC BY-SA 3.0; the predibase repo has no LICENSE file.",
+    },
     TWEETS_DIR: {
         "name": "Davidson et al. hate speech and offensive language tweets",
         "repository": "https://github.com/t-davidson/hate-speech-and-offensive-language",
@@ -76,6 +92,18 @@ EVALUATION_SOURCES: dict[str, dict[str, str]] = {
         "citation": "T. Davidson, D. Warmsley, M. Macy, I. Weber. Automated Hate Speech "
         "Detection and the Problem of Offensive Language. ICWSM 2017, pp. 512-515.",
         "license": "MIT License (Copyright (c) 2017 Tom Davidson); cite the paper.",
+    },
+}
+# Read for the false-alarm check only; nothing is trained on it.
+EVALUATION_SOURCES: dict[str, dict[str, str]] = {
+    CIVIL_DIR: {
+        "name": "Civil Comments: Toxic Spans annotations (news-site comments, 2015-2017)",
+        "repository": "https://github.com/ipavlopoulos/toxic_spans",
+        "paths": "data/comments.csv",
+        "commit": "beaf170538df8275c3447b2e26070f2f82e55272",
+        "citation": "J. Pavlopoulos et al. SemEval-2021 Task 5: Toxic Spans Detection. "
+        "SemEval 2021.",
+        "license": "CC0 1.0 Universal (the repository's LICENSE).",
     },
 }
 
@@ -119,34 +147,68 @@ def load_sms(data_dir: Path) -> list[Example]:
     return examples
 
 
-def _read_comment_texts(path: Path) -> list[str]:
+def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as f:
-        return [row["comment_text"] for row in csv.DictReader(f)]
+        return list(csv.DictReader(f))
 
 
 def load_discussion(data_dir: Path, files: Sequence[str]) -> dict[str, list[str]]:
-    """Wikipedia talk-page comments of the Jigsaw sample: {file: texts}; {} when absent."""
+    """Jigsaw sample pools: {file: texts}; {} when any is absent."""
     folder = data_dir / DISCUSSION_DIR
     if not all((folder / name).exists() for name in files):
         return {}
-    return {name: _read_comment_texts(folder / name) for name in files}
+    return {name: [r["comment_text"] for r in _rows(folder / name)] for name in files}
 
 
-def load_tweets(data_dir: Path) -> list[str]:
-    """Davidson et al.'s tweets (all classes: offensive is not spam either); [] when absent."""
+def load_jigsaw(data_dir: Path) -> tuple[list[str], list[str]]:
+    """Jigsaw talk-page comments: (trained on as ham, held out); ([], []) when absent."""
+    path = data_dir / JIGSAW_DIR / "train.csv"
+    sample = data_dir / DISCUSSION_DIR
+    pools = DISCUSSION_TRAIN + DISCUSSION_HELDOUT
+    if not path.exists() or not all((sample / name).exists() for name in pools):
+        return [], []
+    heldout_ids = frozenset(r["id"] for n in DISCUSSION_HELDOUT for r in _rows(sample / n))
+    trained_ids = frozenset(r["id"] for n in DISCUSSION_TRAIN for r in _rows(sample / n))
+    train, heldout = [], []
+    for row in _rows(path):
+        cid = row["id"]
+        # Held out: the rows of the held-out sample pools, and half of the rows in no pool,
+        # split by the SHA-256 of the Kaggle id (the same on every run, whatever the file
+        # order). The previous model trained on the other pools, so it never saw a
+        # held-out row either.
+        held = cid in heldout_ids or (
+            cid not in trained_ids and hashlib.sha256(cid.encode()).digest()[-1] % 2 == 0
+        )
+        (heldout if held else train).append(row["comment_text"])
+    return train, heldout
+
+
+def load_tweets(data_dir: Path) -> tuple[list[str], list[str]]:
+    """Davidson et al.'s tweets: (offensive and hate, trained on as ham; ``neither``, held out).
+
+    Offensive is not spam either. ([], []) when absent.
+    """
     path = data_dir / TWEETS_DIR / "labeled_data.csv"
     if not path.exists():
-        return []
-    with path.open(encoding="utf-8", newline="") as f:
+        return [], []
+    train, heldout = [], []
+    for row in _rows(path):
         # The export escapes like YouTube's (&amp;), so the same clean-up applies.
-        return [html.unescape(row["tweet"]) for row in csv.DictReader(f)]
+        (heldout if row["class"] == "2" else train).append(html.unescape(row["tweet"]))
+    return train, heldout
+
+
+def load_civil(data_dir: Path) -> list[str]:
+    """Civil Comments posts (comments under news articles); [] when absent."""
+    path = data_dir / CIVIL_DIR / "comments.csv"
+    return [r["comment_text"] for r in _rows(path)] if path.exists() else []
 
 
 def fold_of(index: int) -> str:
     """The rotation (named by its video) that holds out the extra-ham text at ``index``.
 
-    The Jigsaw pools are already random samples, so position modulo three is a random
-    three-way split that stays the same on every run.
+    Position modulo three: the files are not sorted by anything that matters here, so it
+    is a three-way split that stays the same on every run.
     """
     return VIDEOS[index % len(VIDEOS)]
 
@@ -157,30 +219,47 @@ class Corpus:
 
     videos: dict[str, list[Example]]
     sms: list[Example]
-    #: DISCUSSION_TRAIN file -> texts, all assumed ham ({} when the folder is absent).
-    discussion: dict[str, list[str]] = field(default_factory=dict)
-    #: DISCUSSION_HELDOUT file -> texts: evaluation only, never trained on.
-    heldout: dict[str, list[str]] = field(default_factory=dict)
-    #: Davidson tweets, for one design-choice row ([] when absent).
+    #: Jigsaw talk-page comments trained on as ham ([] when the folders are absent).
+    discussion: list[str] = field(default_factory=list)
+    #: Davidson offensive and hate tweets trained on as ham ([] when absent).
     tweets: list[str] = field(default_factory=list)
+    #: held-out set name (HELDOUT_*) -> texts: the false-alarm check, never trained on.
+    heldout: dict[str, list[str]] = field(default_factory=dict)
+    #: The previous model's discussion ham, DISCUSSION_TRAIN file -> texts.
+    previous_discussion: dict[str, list[str]] = field(default_factory=dict)
 
 
-def load_corpus(data_dir: Path, *, tweets: bool = True) -> Corpus:
-    """Read every dataset; the discussion and tweet sets are optional."""
+def load_corpus(data_dir: Path) -> Corpus:
+    """Read every dataset; all but the YouTube and SMS ones are optional."""
+    discussion, jigsaw_heldout = load_jigsaw(data_dir)
+    tweets, neither = load_tweets(data_dir)
+    civil = load_civil(data_dir)
+    heldout = {HELDOUT_JIGSAW: jigsaw_heldout, HELDOUT_TWEETS: neither, HELDOUT_CIVIL: civil}
     return Corpus(
         videos=load_youtube(data_dir),
         sms=load_sms(data_dir),
-        discussion=load_discussion(data_dir, DISCUSSION_TRAIN),
-        heldout=load_discussion(data_dir, DISCUSSION_HELDOUT),
-        tweets=load_tweets(data_dir) if tweets else [],
+        discussion=discussion,
+        tweets=tweets,
+        heldout={name: texts for name, texts in heldout.items() if texts},
+        previous_discussion=load_discussion(data_dir, DISCUSSION_TRAIN),
     )
 
 
 def data_files(data_dir: Path, corpus: Corpus) -> list[Path]:
-    """Every file the packaged model is trained on, for the provenance checksums."""
+    """Every file the packaged model is trained on (or splits by), for the checksums."""
     files = [data_dir / "youtube-spam-collection" / f"{v}.csv" for v in VIDEOS]
     files.append(data_dir / "sms-spam-collection" / "SMSSpamCollection.tsv")
-    return files + [data_dir / DISCUSSION_DIR / name for name in corpus.discussion]
+    if corpus.discussion:
+        files.append(data_dir / JIGSAW_DIR / "train.csv")
+        files += [data_dir / DISCUSSION_DIR / n for n in DISCUSSION_TRAIN + DISCUSSION_HELDOUT]
+    if corpus.tweets:
+        files.append(data_dir / TWEETS_DIR / "labeled_data.csv")
+    return files
+
+
+def heldout_files(data_dir: Path, corpus: Corpus) -> list[Path]:
+    """The files only the false-alarm check reads."""
+    return [data_dir / CIVIL_DIR / "comments.csv"] if HELDOUT_CIVIL in corpus.heldout else []
 
 
 # --- probe texts ----------------------------------------------------------------------

@@ -60,9 +60,9 @@ class SpamLabel(Base):
     """A moderator's verdict on a text, for the spam classifier to learn from.
 
     Rows are only ever added, never edited or deleted, so every worker that replays
-    them in id order reaches the same model (naive Bayes counts are additive). A
-    reversed decision adds a row with the opposite label; the earlier row stays and
-    still counts. ``weight`` must be positive (``SpamClassifier.learn`` refuses
+    them in id order reaches the same model (each label is one SGD step, applied in
+    that order). A reversed decision adds a row with the opposite label; the earlier
+    row stays and still counts. ``weight`` must be positive (``SpamClassifier.learn`` refuses
     anything else); the service always writes 1.0.
     """
 

@@ -2,9 +2,14 @@
 
 Moderators' decisions are rows in ``spam_labels`` (only ever added). Each worker
 process starts from the packaged (or retrained) model and replays the rows it has not
-seen, in id order, at most every ``SPAM_LABELS_REFRESH_S``: naive Bayes counts are
-additive, so every process reaches the same model, and a request that adds a label
-never waits for any of this.
+seen, in id order, at most every ``SPAM_LABELS_REFRESH_S``. Each label is one SGD step
+(``SpamClassifier.learn``); steps do not commute, but every process applies the same
+steps in the same (id) order to the same starting weights, so every process reaches the
+same model, bit for bit. A request that adds a label never waits for any of this.
+
+Ids are assigned in commit order only roughly: a label committed late with a smaller id
+than one already applied is skipped by the processes that are past it. Labels are rare
+and each is one small step, so this is accepted rather than paid for with a lock.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sqlalchemy as sa
 
 from service.db import Session
 from service.moderation.models import SpamLabel
-from workers.spam.classifier import SpamClassifier
+from workers.spam.classifier import ARTIFACT_NAME, SpamClassifier
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,16 @@ LABELS_FILE = "labels.json"
 def load_base(model_dir: str | None) -> tuple[SpamClassifier, int]:
     """The starting model and the id of the last label already in it."""
     if not model_dir:
+        return SpamClassifier.load(), 0
+    if not (Path(model_dir) / ARTIFACT_NAME).exists():
+        # A folder retrained from an earlier model family (its artifact has another
+        # name): start from the packaged model and replay every label into it instead.
+        log.warning(
+            "%s has no %s (retrained from an older spam model?): using the packaged model "
+            "and replaying all labels; run `moderation retrain-spam` again",
+            model_dir,
+            ARTIFACT_NAME,
+        )
         return SpamClassifier.load(), 0
     marker = Path(model_dir) / LABELS_FILE
     through = json.loads(marker.read_text())["through_label_id"] if marker.exists() else 0
