@@ -22,6 +22,8 @@ DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "un
 # The English model this project trains and ships (workers/toxicity/shipped.py): it needs
 # no download, so it is the default.
 SHIPPED_TOXICITY_MODEL = "minilm-toxic-en"
+# The multilingual model Vietnamese comments are scored with (docs/models.md)
+SHIPPED_VI_TOXICITY_MODEL = "e5-toxic-multi"
 TOXICITY_MODELS = (SHIPPED_TOXICITY_MODEL, *DETOXIFY_MODELS)
 
 
@@ -79,6 +81,12 @@ DEFAULT_TOXICITY_BANDS = (
     "threat=0.087:0.147,insult=0.279:0.635,identity_attack=0.223:0.419,"
     # labels the shipped model does not have (Detoxify's other models): judgement
     "identity_hate=0.25:0.80,sexual_explicit=0.40:0.90"
+)
+
+DEFAULT_VI_TOXICITY_BANDS = (
+    # PLACEHOLDER until training writes the tuned ones
+    "toxicity=0.5:0.99,severe_toxicity=0.5:0.99,obscene=0.5:0.99,"
+    "threat=0.5:0.99,insult=0.5:0.99,identity_attack=0.5:0.99"
 )
 
 
@@ -192,6 +200,18 @@ class Settings:
     toxicity_bands: dict[str, tuple[float, float]] = _setting(
         parse_bands(DEFAULT_TOXICITY_BANDS),
         "Per-label `low:high` bands: approve below low, review between, reject at or above high.",
+        parse_bands,
+    )
+    toxicity_model_vi: str = _setting(
+        SHIPPED_VI_TOXICITY_MODEL,
+        f"Model for comments routed as Vietnamese (with or without diacritics, or mixed with "
+        f"English): `{SHIPPED_VI_TOXICITY_MODEL}` (shipped, offline: docs/models.md), or empty "
+        "to hold them as `language_unsupported`.",
+    )
+    toxicity_bands_vi: dict[str, tuple[float, float]] = _setting(
+        parse_bands(DEFAULT_VI_TOXICITY_BANDS),
+        "Per-label `low:high` bands for TOXICITY_MODEL_VI's scores (conservative: "
+        "cross-lingual scores are poorly calibrated; docs/models.md).",
         parse_bands,
     )
     spam_band: tuple[float, float] = _setting(
@@ -363,6 +383,8 @@ class Settings:
             raise SettingsError("HOLD_MARK_TTL_S must be at least 3 (renewed every third)")
         if self.toxicity_lease_s < 1:
             raise SettingsError("TOXICITY_LEASE_S must be at least 1")
+        if self.toxicity_model_vi not in ("", SHIPPED_VI_TOXICITY_MODEL):
+            raise SettingsError(f"TOXICITY_MODEL_VI must be {SHIPPED_VI_TOXICITY_MODEL} or empty")
         if not self.toxicity_checkpoint and self.toxicity_model not in TOXICITY_MODELS:
             raise SettingsError(
                 f"TOXICITY_MODEL must be one of {', '.join(TOXICITY_MODELS)} "

@@ -5,6 +5,7 @@ The real Detoxify path and real workers are in test_pipeline_integration.py.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -46,7 +47,12 @@ def audit(session: Session, comment: Comment) -> list[AuditEntry]:
 
 
 def score(
-    session: Session, pipeline: Pipeline, comment_id: Any, get_scorer: Any, token: str = ""
+    session: Session,
+    pipeline: Pipeline,
+    comment_id: Any,
+    get_scorer: Any,
+    token: str = "",
+    get_vi_scorer: Any = None,
 ) -> dict[str, str]:
     """What one ``score_toxicity`` task does for ``comment_id`` (its id the claim's token)."""
     return score_and_decide(
@@ -57,16 +63,24 @@ def score(
         session.commit,
         token=token or f"task-{uuid.uuid4()}",
         lease=timedelta(seconds=pipeline.settings.toxicity_lease_s),
+        get_vi_scorer=get_vi_scorer,
     )
 
 
-def run(session: Session, pipeline: Pipeline, comment: Comment, scorer: Any = None) -> str:
+def run(
+    session: Session,
+    pipeline: Pipeline,
+    comment: Comment,
+    scorer: Any = None,
+    vi_scorer: Any = None,
+) -> str:
     """Both stages, as the two queues would run them; returns the final status."""
     first = run_cheap_stages(session, pipeline, comment.id)
     session.commit()
     if first == "sent_to_toxicity":
         scorer = scorer or KeywordScorer()
-        score(session, pipeline, comment.id, lambda: scorer)
+        get_vi = (lambda: vi_scorer) if vi_scorer is not None else None
+        score(session, pipeline, comment.id, lambda: scorer, get_vi_scorer=get_vi)
     session.expire_all()
     return session.get(Comment, comment.id).status
 
@@ -122,9 +136,34 @@ def test_toxic_comment_is_rejected_with_label_score_threshold_and_model(
     }
 
 
-def test_vietnamese_goes_to_review_and_is_never_scored(
+class VietnameseKeywords(KeywordScorer):
+    name = "vi-keyword-fake"
+
+
+def test_vietnamese_is_scored_by_the_vietnamese_model_with_its_bands(
     session: Session, pipeline: Pipeline, redis_db: redis.Redis
 ) -> None:
+    english = KeywordScorer()
+    vietnamese = VietnameseKeywords({"ngu": {"toxicity": 0.97, "insult": 0.97}}, ("vi",))
+    clean = submit(session, "Bài viết hay quá, cảm ơn tác giả!")
+    toxic = submit(session, "Đồ ngu, bài viết như rác")
+    assert run(session, pipeline, clean, english, vietnamese) == Status.APPROVED
+    assert run(session, pipeline, toxic, english, vietnamese) != Status.APPROVED
+    stored = session.get(Comment, toxic.id)
+    assert stored.language == "vi"
+    assert stored.scored_by == {"name": "vi-keyword-fake", "version": "1"}
+    [reason] = [r for r in stored.reasons if r["rule"] == "toxicity" and r["label"] == "insult"]
+    # decided with the Vietnamese bands, not the English ones
+    band = pipeline.settings.toxicity_bands_vi["insult"]
+    assert reason["threshold"] in band and reason["model"] == "vi-keyword-fake@1"
+    assert english.calls == []  # the English model never saw Vietnamese
+    assert vietnamese.calls == [["Bài viết hay quá, cảm ơn tác giả!"], ["Đồ ngu, bài viết như rác"]]
+
+
+def test_vietnamese_is_held_unscored_without_a_vietnamese_model(
+    session: Session, pipeline: Pipeline, redis_db: redis.Redis
+) -> None:
+    pipeline.settings = dataclasses.replace(pipeline.settings, toxicity_model_vi="")
     scorer = KeywordScorer()
     comment = submit(session, "Bài viết hay quá, cảm ơn tác giả!")
     assert run(session, pipeline, comment, scorer) == Status.HELD
@@ -133,6 +172,21 @@ def test_vietnamese_goes_to_review_and_is_never_scored(
     assert stored.reasons[0]["language"] == "vi"
     assert stored.language == "vi" and stored.scores is None
     assert scorer.calls == [] and queued(redis_db, "toxicity") == []
+
+
+def test_vietnamese_already_waiting_is_never_given_to_the_english_model(
+    session: Session, pipeline: Pipeline
+) -> None:
+    """Routed while a Vietnamese model was configured, scored by a worker without one."""
+    scorer = KeywordScorer()
+    comment = submit(session, "Bài viết hay quá, cảm ơn tác giả!")
+    assert run_cheap_stages(session, pipeline, comment.id) == "sent_to_toxicity"
+    session.commit()
+    score(session, pipeline, comment.id, lambda: scorer)
+    session.expire_all()
+    stored = session.get(Comment, comment.id)
+    assert stored.status == Status.HELD and rules(stored) == ["language_unsupported"]
+    assert scorer.calls == []
 
 
 def test_link_spam_is_caught_by_signals(session: Session, pipeline: Pipeline) -> None:

@@ -34,9 +34,11 @@ KEEP_REPORTS = timedelta(days=1)
 
 
 def record_scorer(session: Session, report: dict[str, Any]) -> None:
-    """Store one process's scorer report (``host`` and ``pid`` name the process)."""
+    """Store one process's scorer report (``host``, ``pid`` and ``route`` name the row)."""
     now = utcnow()
     key = f"{report['host']}:{report['pid']}"
+    if report.get("route"):  # a process holding a second model (Vietnamese) reports each
+        key += f":{report['route']}"
     # each process writes only its own row: no other writer can race this upsert
     row = session.get(ScorerReport, key, populate_existing=True)
     if row is None:

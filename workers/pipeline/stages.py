@@ -54,7 +54,7 @@ from workers.toxicity.scorer import (
     ScorerUnavailable,
     Scores,
     ToxicityScorer,
-    covered_languages,
+    routed_languages,
 )
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,15 @@ class Pipeline:
         )
 
     @cached_property
+    def policy_vi(self) -> PolicyConfig:
+        """The policy for comments the Vietnamese model scored: its own bands."""
+        return PolicyConfig(
+            toxicity_bands=self.settings.toxicity_bands_vi, spam_band=self.settings.spam_band
+        )
+
+    @cached_property
     def covered_languages(self) -> frozenset[str]:
-        return covered_languages(self.settings)
+        return routed_languages(self.settings)
 
 
 def pipeline_for(app: Flask) -> Pipeline:
@@ -299,6 +306,7 @@ class _Batch:
     standings: dict[str, str]
     outcome: dict[str, str]
     scorer: ToxicityScorer | None = None
+    policy: PolicyConfig | None = None
 
     def decide(
         self, comment: Comment, score: Scores | None = None, skipped: str | None = None
@@ -312,7 +320,7 @@ class _Batch:
             toxicity_model=f"{scorer.name}@{scorer.version}" if scorer is not None else None,
             toxicity_skipped=skipped,
         )
-        decision = decide(inp, self.pipeline.policy)
+        decision = decide(inp, self.policy or self.pipeline.policy)
         fields: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
         if score is not None and scorer is not None:
             fields |= {
@@ -327,6 +335,13 @@ class _Batch:
             self.outcome[comment_id] = "scorer_failed" if failed else decision.status
 
 
+def _load(get_scorer: Callable[[], ToxicityScorer]) -> tuple[ToxicityScorer | None, str | None]:
+    try:
+        return get_scorer(), None
+    except ScorerUnavailable as exc:
+        return None, str(exc)
+
+
 def score_and_decide(
     session: Session,
     pipeline: Pipeline,
@@ -336,6 +351,7 @@ def score_and_decide(
     *,
     token: str,
     lease: timedelta,
+    get_vi_scorer: Callable[[], ToxicityScorer] | None = None,
 ) -> dict[str, str]:
     """Claim ``comment_id`` with the other comments waiting for the model, score, decide.
 
@@ -344,17 +360,17 @@ def score_and_decide(
     its comments are decided and ``checkpoint()`` (the task's commit) makes them final,
     so a large batch does not keep its first comments waiting for its last.
     ``get_scorer`` returns the process's scorer or raises :class:`ScorerUnavailable`;
-    then every claimed comment is held with that reason. Returns comment id -> outcome
+    then every claimed comment is held with that reason. Comments routed as Vietnamese
+    go to ``get_vi_scorer``'s model and are decided with the Vietnamese bands (without
+    one they are never scored by the main model: held as ``language_unsupported``).
+    Returns comment id -> outcome
     for the comments claimed (empty when ``comment_id`` was decided or claimed already).
     """
     # The model is loaded (on first use, seconds) before any transaction opens: on
     # SQLite a transaction holds the database's only write lock from its first
     # statement, so a load inside one would stall every POST until it ended.
-    unavailable: ScorerUnavailable | None = None
-    try:
-        scorer: ToxicityScorer | None = get_scorer()
-    except ScorerUnavailable as exc:
-        scorer, unavailable = None, exc
+    scorer, unavailable = _load(get_scorer)
+    vi_scorer, vi_unavailable = _load(get_vi_scorer) if get_vi_scorer else (None, None)
     # Cleared before claiming: a comment committed from now on rings for a new task,
     # one committed before is in this claim (or waits for the next if this one is full).
     pipeline.dispatcher.answer()
@@ -386,36 +402,61 @@ def score_and_decide(
             # process keeps dying): a person decides instead of an endless loop.
             batch.decide(comment, skipped="scorer_failed")
     comments = [c for c in comments if c.toxicity_attempts <= most]
-    if comments and scorer is None:
-        log.error(
-            "toxicity scorer unavailable, holding %d comment(s): %s", len(comments), unavailable
-        )
-        for comment in comments:
-            batch.decide(comment, skipped="scorer_unavailable")
-    elif comments and scorer is not None:
-        batch.scorer = scorer
-        started = time.perf_counter()
-        deciding = 0.0  # of which deciding and committing, the rest is the model
-        for call, scores in scorer.score_batches([c.body for c in comments]):
-            scored = time.perf_counter()
-            for i, score in zip(call, scores, strict=True):
-                # rounded before deciding, so the stored scores re-derive the stored decision
-                batch.decide(comments[i], {label: round(v, 5) for label, v in score.items()})
-            # alive: the rest of the batch stays ours (a dead batch's lease runs out soon)
-            renew(session, token, lease)
-            checkpoint()
-            deciding += time.perf_counter() - scored
-        seconds = time.perf_counter() - started
-        log.info(
-            "scored %d comment(s) in %.3f s (deciding %.3f s)",
-            len(comments),
-            seconds,
-            deciding,
-            extra={
-                "batch": len(comments),
-                "seconds": round(seconds, 3),
-                "deciding_seconds": round(deciding, 3),
-            },
-        )
+    vietnamese = [c for c in comments if c.language == "vi"]
+    groups = [
+        ([c for c in comments if c.language != "vi"], scorer, unavailable, pipeline.policy),
+        (vietnamese, vi_scorer, vi_unavailable, pipeline.policy_vi),
+    ]
+    if vietnamese and get_vi_scorer is None:
+        # routed here before TOXICITY_MODEL_VI was emptied: never the English model
+        for comment in vietnamese:
+            batch.decide(comment, skipped="language_unsupported")
+        groups.pop()
+    for group, model, reason, policy in groups:
+        if not group:
+            continue
+        batch.scorer, batch.policy = model, policy
+        if model is None:
+            log.error("toxicity scorer unavailable, holding %d comment(s): %s", len(group), reason)
+            for comment in group:
+                batch.decide(comment, skipped="scorer_unavailable")
+            continue
+        _score_group(session, batch, model, group, token, lease, checkpoint)
     checkpoint()
     return {i: o or "already_decided" for i, o in batch.outcome.items()}
+
+
+def _score_group(
+    session: Session,
+    batch: _Batch,
+    scorer: ToxicityScorer,
+    comments: list[Comment],
+    token: str,
+    lease: timedelta,
+    checkpoint: Callable[[], None],
+) -> None:
+    """Score ``comments`` with one model call after another, deciding and committing each."""
+    started = time.perf_counter()
+    deciding = 0.0  # of which deciding and committing, the rest is the model
+    for call, scores in scorer.score_batches([c.body for c in comments]):
+        scored = time.perf_counter()
+        for i, score in zip(call, scores, strict=True):
+            # rounded before deciding, so the stored scores re-derive the stored decision
+            batch.decide(comments[i], {label: round(v, 5) for label, v in score.items()})
+        # alive: the rest of the batch stays ours (a dead batch's lease runs out soon)
+        renew(session, token, lease)
+        checkpoint()
+        deciding += time.perf_counter() - scored
+    seconds = time.perf_counter() - started
+    log.info(
+        "scored %d comment(s) in %.3f s (deciding %.3f s)",
+        len(comments),
+        seconds,
+        deciding,
+        extra={
+            "batch": len(comments),
+            "model": scorer.name,
+            "seconds": round(seconds, 3),
+            "deciding_seconds": round(deciding, 3),
+        },
+    )

@@ -236,7 +236,12 @@ def staging_dir(out: Path) -> Path:
 
 
 def checkpoint_config(
-    name: str, hf_dir: Path, classes: Sequence[str], **extra: object
+    name: str,
+    hf_dir: Path,
+    classes: Sequence[str],
+    *,
+    tokenizer_name: str = "BertTokenizer",
+    **extra: object,
 ) -> dict[str, object]:
     """The ``config`` entry of a Detoxify checkpoint whose HF folder is ``hf_dir``."""
     return {
@@ -247,7 +252,7 @@ def checkpoint_config(
             "args": {
                 "model_type": str(hf_dir),  # a local folder: no hub lookup
                 "model_name": "BertForSequenceClassification",
-                "tokenizer_name": "BertTokenizer",
+                "tokenizer_name": tokenizer_name,
                 "num_classes": len(classes),
             },
         },

