@@ -175,7 +175,8 @@ Written by `python -m training.vi_router_eval` from `tests/data/vi_dev.csv` and
 2. **Unaccented words** (`method="unaccented_words"`), for texts the letters did
    not decide (a word with a Vietnamese letter counts as a strong word here, so
    partly accented typing is decided as a whole). Each word is looked up,
-   lower-cased, in three lists written from the language (not from the dev set):
+   lower-cased, in three lists written from the language (extended once from the
+   tune rows; see Limits):
    *strong* Vietnamese words that are not English words or names an English comment
    about Vietnam carries (`khong`, `duoc`, `nguoi`, `cua`, `nhung`, `voi`, `roi`,
    `biet`, `nhieu`, `qua`, chat `ko`, `bik`, `cx`, `vcl` ...), a few pairs that count
@@ -192,8 +193,9 @@ Written by `python -m training.vi_router_eval` from `tests/data/vi_dev.csv` and
    `min_words` words or a probability under 0.5 is an unreliable call, scored like
    English).
 
-"Routed vi" below means `code == "vi"` and `reliable`, which is what sends a comment
-to the Vietnamese scorer.
+"Routed vi" below means `code == "vi"` and `reliable`: the comment is handled as
+Vietnamese (the Vietnamese scorer where one is installed, `language_unsupported`
+otherwise) instead of being scored by the English model.
 
 ## Choosing the share (tune rows only)
 Among the shares with no false positive on the tune rows of the English/other set,
