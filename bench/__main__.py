@@ -26,9 +26,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import sqlalchemy as sa
@@ -127,6 +128,34 @@ def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def percentiles(values: list[float], unit: str = "s", digits: int = 3) -> dict[str, float]:
+    """``p50_<unit>`` and ``p99_<unit>`` of ``values`` (nearest rank), rounded to ``digits``."""
+    return {f"p{q}_{unit}": round(pct(values, q), digits) for q in (50, 99)}
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def at_steady_rate(
+    items: Sequence[Item], rate: float, call: Callable[[Item], Result], threads: int
+) -> list[Result]:
+    """``call(item)`` for each item, started at ``rate`` per second on ``threads`` threads.
+
+    An open loop: the schedule does not wait for answers, so a slow answer shows as its
+    own latency instead of holding back the requests behind it. Results in item order.
+    """
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        futures = []
+        t0 = time.perf_counter()
+        for i, item in enumerate(items):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(call, item))
+        return [f.result() for f in futures]
 
 
 def peak_mb(pid: int) -> float:
@@ -561,11 +590,9 @@ class Bench:
         self, url: str, items: list[dict[str, Any]], rate: float, article: str
     ) -> dict[str, Any]:
         """Post ``items`` at ``rate`` per second; each one's submit-to-decision latency."""
-        ids: list[str] = []
-        lock = threading.Lock()
         local = threading.local()
 
-        def post(item: dict[str, Any]) -> None:
+        def post(item: dict[str, Any]) -> str:
             session = getattr(local, "session", None) or requests.Session()
             local.session = session
             r = session.post(
@@ -573,23 +600,15 @@ class Bench:
                 json={"author_id": item["author_id"], "author_name": "R", "body": item["body"]},
                 timeout=30,
             )
-            with lock:
-                ids.append(r.json()["id"])
+            return r.json()["id"]
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            t0 = time.perf_counter()
-            for i, item in enumerate(items):
-                delay = t0 + i / rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(post, item)
+        ids = at_steady_rate(items, rate, post, threads=4)
         rows = self._wait_decided(ids, 300)
         latencies = [(r.decided_at - r.created_at).total_seconds() for r in rows]
         return {
             "rate_per_s": round(rate, 2),
             "comments": len(rows),
-            "p50_s": round(pct(latencies, 50), 3),
-            "p99_s": round(pct(latencies, 99), 3),
+            **percentiles(latencies),
             "max_s": round(max(latencies), 3),
         }
 
@@ -706,23 +725,14 @@ class Bench:
 
             def steady(rate: float, offset: int) -> dict[str, Any]:
                 count = max(1, int(rate * seconds))
-                results: list[tuple[int, float]] = []
-                with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                    futures = []
-                    t0 = time.perf_counter()
-                    for i in range(count):
-                        delay = t0 + i / rate - time.perf_counter()
-                        if delay > 0:
-                            time.sleep(delay)
-                        futures.append(pool.submit(call, texts[(offset + i) % len(texts)]))
-                    results = [f.result() for f in futures]
+                batch = [texts[(offset + i) % len(texts)] for i in range(count)]
+                results = at_steady_rate(batch, rate, call, threads=16)
                 latencies = [s for code, s in results if code == 200]
                 return {
                     "rate_per_s": round(rate, 2),
                     "requests": len(results),
                     "answered": len(latencies),
-                    "p50_s": round(pct(latencies, 50), 3),
-                    "p99_s": round(pct(latencies, 99), 3),
+                    **percentiles(latencies),
                 }
 
             rate = max(1.0, limit_per_s / 2)
@@ -833,16 +843,12 @@ class Bench:
                     r = http.get(f"{url}/v1/moderation/queue", params=params, timeout=10)
                     times.append((time.perf_counter() - t) * 1000)
                     assert r.status_code == 200, r.text
-                per_kind[name] = {
-                    "p50_ms": round(pct(times, 50), 2),
-                    "p99_ms": round(pct(times, 99), 2),
-                }
+                per_kind[name] = percentiles(times, "ms", 2)
                 everything += times
             return {
                 "comments": n,
                 "held": first_page["counts"]["held"],
-                "p50_ms": round(pct(everything, 50), 2),
-                "p99_ms": round(pct(everything, 99), 2),
+                **percentiles(everything, "ms", 2),
                 "requests": len(everything),
                 "per_query": per_kind,
             }

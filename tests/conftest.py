@@ -7,6 +7,7 @@ Every test that takes ``app``/``client``/``session`` runs twice: once on Postgre
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +20,9 @@ from config import Settings
 from service import create_app
 from service.db import Session
 from service.migrate import upgrade
-from tests.helpers import migrated_pg_database
+from service.moderation.auth import create_token
+from tests.helpers import AnalyzeWorker, migrated_pg_database
+from workers.toxicity.scorer import KeywordScorer
 
 REDIS_TEST_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -110,3 +113,38 @@ def session(app: Flask, connection: sa.Connection) -> Iterator[Session]:
 @pytest.fixture
 def client(app: Flask, connection: sa.Connection, redis_db: redis.Redis) -> FlaskClient:
     return app.test_client()
+
+
+#: the tokens of :func:`tokens`, by name: their roles
+TOKEN_ROLES = {
+    "moderator": "moderator",
+    "admin": "admin",
+    "site": "site",
+    "other_site": "site",  # a second site, whose keys and reports are not the first's
+}
+
+
+@pytest.fixture
+def tokens(session: Session) -> dict[str, str]:
+    """A fresh token for each name in :data:`TOKEN_ROLES` (send with ``helpers.auth``)."""
+    made = {
+        name: create_token(session, f"{name}-{uuid.uuid4().hex[:6]}", role)
+        for name, role in TOKEN_ROLES.items()
+    }
+    session.commit()
+    return made
+
+
+@pytest.fixture
+def analyze_key(client: FlaskClient, session: Session) -> str:
+    """An ``analyze`` token: a Perspective API key, an Akismet key."""
+    token = create_token(session, f"analyze-{uuid.uuid4().hex[:6]}", "analyze")
+    session.commit()
+    return token
+
+
+@pytest.fixture
+def analyze_worker(client: FlaskClient, redis_url: str) -> Iterator[AnalyzeWorker]:
+    """A toxicity worker's analyze thread, the keyword scorer standing in for the model."""
+    with AnalyzeWorker(redis_url, KeywordScorer()) as worker:
+        yield worker

@@ -1,7 +1,8 @@
 """Helpers shared by tests and benchmarks (no pytest fixtures, so ``bench`` imports them too).
 
 Databases of their own, reading Celery messages straight out of Redis, free ports, a
-private redis-server, a webhook receiver, a toxicity worker's analyze thread.
+private redis-server, a webhook receiver, a toxicity worker's analyze thread, bearer
+headers and our error envelope, Perspective requests as Coral Talk builds them.
 """
 
 from __future__ import annotations
@@ -204,6 +205,54 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def auth(token: str) -> dict[str, str]:
+    """The headers that send ``token`` (a bearer token)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The body of our error envelope, after checking its status and code."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()["error"]
+    assert (body["status"], body["code"]) == (status, code)
+    return body  # type: ignore[no-any-return]
+
+
+def coral_language(locale: str) -> str:
+    """Coral Talk's ``convertLanguage``: its locale as a Perspective language."""
+    return {"en-US": "en", "es": "es", "fr-FR": "fr", "de": "de", "pt-BR": "pt"}.get(locale, "en")
+
+
+def coral_body(operation: str, locale: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Coral Talk's ``formatBody``: the JSON it sends for ``comments:analyze`` or
+    ``comments:suggestscore`` (``body``: what its toxic phase passes; see
+    tests/test_coral_replay.py)."""
+    language = coral_language(locale)
+    if operation == "comments:analyze":
+        return {
+            "comment": {"text": body["text"]},
+            "doNotStore": body["doNotStore"],
+            "requestedAttributes": {body["model"]: {}},
+            "languages": [language],
+        }
+    entry = {"url": f"{body['storyURL']}?commentID={body['commentID']}"}
+    if body.get("commentParentID") is not None:  # JSON.stringify drops undefined
+        entry["reply_to_id_Coral_comment_id"] = body["commentParentID"]
+    entry["Coral_comment_id"] = body["commentID"]
+    return {
+        "comment": {"text": body["text"]},
+        "context": {"entries": [{"text": json.dumps(entry, separators=(",", ":"))}]},
+        "attributeScores": {
+            body["model"]: {
+                "summaryScore": {"value": 0 if body["commentStatus"] == "APPROVED" else 1}
+            }
+        },
+        "languages": [language],
+        "communityId": f"Coral:{body['tenantURL']}",
+        "clientToken": f"comment:{body['commentID']}",
+    }
 
 
 class AnalyzeWorker:

@@ -12,13 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from tests.helpers import PrivateRedis, free_port, wait_for
+from workers.toxicity.checkpoint import build_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -191,3 +192,26 @@ def poll_until(
 
     wait_for(check, timeout, interval=0.2, what=what)
     return result[0]
+
+
+@contextlib.contextmanager
+def slow_model_stack(database_url: str, tmp: Any, name: str, **env: str) -> Iterator[Stack]:
+    """A stack on a redis-server of its own, stopped on exit, whose toxicity model (the
+    "small" checkpoint, built under ``tmp``, a pytest TempPathFactory) takes about a
+    second per batch of 64, so a batch can be interrupted. Starts no process."""
+    small = build_checkpoint(tmp.mktemp(f"{name}-small"), "small")
+    redis_server = PrivateRedis().start()
+    stack = Stack(
+        database_url,
+        redis_server,
+        tmp.mktemp(f"{name}-logs"),
+        MODERATION_TOXICITY_BATCH_SIZE="64",
+        MODERATION_TOXICITY_MODEL="original",
+        **small.env(),
+        **env,
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        redis_server.stop()

@@ -4,7 +4,8 @@ Read from coralproject/talk: ``server/src/core/server/services/comments/pipeline
 toxic.ts`` (the moderation phase) and its helper ``server/src/core/server/services/
 perspective/perspective.ts`` (``sendToPerspective``, ``formatBody``, ``convertLanguage``).
 
-What Coral does, and so what :func:`send_to_perspective` below does:
+What Coral does, and so what :func:`send_to_perspective` below (with
+:func:`tests.helpers.coral_body`) does:
 
 - the URL is the tenant's endpoint (default ``https://commentanalyzer.googleapis.com/v1alpha1``)
   with ``/<operation>`` joined to its path and ``key`` set as a query parameter (trimmed);
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -36,45 +36,13 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from service.db import Session
-from service.moderation.auth import create_token
 from service.perspective.models import AnalyzeRequest
-from tests.helpers import AnalyzeWorker
+from tests.helpers import AnalyzeWorker, coral_body, coral_language
 from workers.toxicity.scorer import KeywordScorer
 
 ENDPOINT = "https://moderation.example.org/v1alpha1"  # what the admin types in Coral
 TENANT_URL = "https://news.example.vn/"
 THRESHOLD = 80 / 100  # TOXICITY_THRESHOLD_DEFAULT / 100
-
-
-def convert_language(locale: str) -> str:
-    return {"en-US": "en", "es": "es", "fr-FR": "fr", "de": "de", "pt-BR": "pt"}.get(locale, "en")
-
-
-def format_body(operation: str, locale: str, body: dict[str, Any]) -> dict[str, Any]:
-    language = convert_language(locale)
-    if operation == "comments:analyze":
-        return {
-            "comment": {"text": body["text"]},
-            "doNotStore": body["doNotStore"],
-            "requestedAttributes": {body["model"]: {}},
-            "languages": [language],
-        }
-    entry = {"url": f"{body['storyURL']}?commentID={body['commentID']}"}
-    if body.get("commentParentID") is not None:  # JSON.stringify drops undefined
-        entry["reply_to_id_Coral_comment_id"] = body["commentParentID"]
-    entry["Coral_comment_id"] = body["commentID"]
-    return {
-        "comment": {"text": body["text"]},
-        "context": {"entries": [{"text": json.dumps(entry, separators=(",", ":"))}]},
-        "attributeScores": {
-            body["model"]: {
-                "summaryScore": {"value": 0 if body["commentStatus"] == "APPROVED" else 1}
-            }
-        },
-        "languages": [language],
-        "communityId": f"Coral:{body['tenantURL']}",
-        "clientToken": f"comment:{body['commentID']}",
-    }
 
 
 def send_to_perspective(
@@ -88,7 +56,7 @@ def send_to_perspective(
     target = urlunsplit(("", "", path, urlencode({"key": key.strip()}), ""))
     response = client.post(
         target,
-        data=json.dumps(format_body(operation, locale, body)),
+        data=json.dumps(coral_body(operation, locale, body)),
         headers={"Content-Type": "application/json"},
     )
     ok = 200 <= response.status_code < 300
@@ -107,24 +75,21 @@ def toxic_phase(result: dict[str, Any], model: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture
-def worker(client: FlaskClient, redis_url: str) -> Iterator[AnalyzeWorker]:
-    with AnalyzeWorker(redis_url, KeywordScorer()) as w:
-        yield w
-
-
-@pytest.fixture
-def key(client: FlaskClient, session: Session) -> str:
-    token = create_token(session, "coral-tenant", "analyze")
-    session.commit()
-    return f"  {token} "  # pasted into Coral's admin with stray spaces: Coral trims them
+def key(analyze_key: str) -> str:
+    return f"  {analyze_key} "  # pasted into Coral's admin with stray spaces: Coral trims them
 
 
 @pytest.mark.parametrize("model", ["TOXICITY", "SEVERE_TOXICITY"])
 @pytest.mark.parametrize("locale", ["en-US", "fr-FR", "es", "de", "pt-BR"])
 def test_coral_analyze_is_read_as_coral_reads_it(
-    client: FlaskClient, worker: AnalyzeWorker, key: str, session: Session, model: str, locale: str
+    client: FlaskClient,
+    analyze_worker: AnalyzeWorker,
+    key: str,
+    session: Session,
+    model: str,
+    locale: str,
 ) -> None:
-    if convert_language(locale) != "en":
+    if coral_language(locale) != "en":
         # our model reads English only: Coral gets Perspective's language error, logs it
         result = send_to_perspective(
             client,
@@ -167,7 +132,7 @@ def test_coral_analyze_is_read_as_coral_reads_it(
 
 
 def test_coral_vietnamese_tenant_is_told_the_language_is_unsupported(
-    client: FlaskClient, worker: AnalyzeWorker, key: str
+    client: FlaskClient, analyze_worker: AnalyzeWorker, key: str
 ) -> None:
     # "vi" is not in convertLanguage: Coral sends "en"; the text is still not scored
     result = send_to_perspective(
@@ -184,13 +149,13 @@ def test_coral_vietnamese_tenant_is_told_the_language_is_unsupported(
     )
     assert (result["ok"], result["status"]) == (False, 400)
     assert toxic_phase(result, "TOXICITY") is None
-    assert worker.scorer.calls == []
+    assert analyze_worker.scorer.calls == []
 
 
 @pytest.mark.parametrize(("status", "value"), [("APPROVED", 0.0), ("DELETED", 1.0)])
 def test_coral_suggestscore_is_recorded(
     client: FlaskClient,
-    worker: AnalyzeWorker,
+    analyze_worker: AnalyzeWorker,
     key: str,
     session: Session,
     status: str,
@@ -223,7 +188,7 @@ def test_coral_suggestscore_is_recorded(
 
 
 def test_coral_with_a_bad_key_goes_on_without_a_score(
-    client: FlaskClient, worker: AnalyzeWorker
+    client: FlaskClient, analyze_worker: AnalyzeWorker
 ) -> None:
     result = send_to_perspective(
         client,

@@ -17,28 +17,7 @@ from service.moderation.models import AuditEntry, Report, SpamLabel
 from service.moderation.queue import CountsCache, QueueFilters
 from service.policy.models import AuthorStanding, WordRule
 from tests.factories import at, known_reader, make_article, make_comment
-
-
-@pytest.fixture
-def tokens(session: Session) -> dict[str, str]:
-    made = {
-        role: create_token(session, f"{role}-{uuid.uuid4().hex[:6]}", role)
-        for role in ("moderator", "admin", "site")
-    }
-    session.commit()
-    return made
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()["error"]
-    assert body["code"] == code
-    return body
-
+from tests.helpers import auth, error
 
 # --- the auth matrix -----------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -23,9 +25,10 @@ from service.logs import JsonFormatter, current_request_id, redact
 from service.moderation.auth import create_token
 from service.ops.models import ScorerReport
 from service.ops.status import STALE_AFTER_S, record_scorer
+from service.perspective import channel
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 from workers.toxicity.health import ScorerHolder
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
 
@@ -231,10 +234,61 @@ def test_metrics_say_redis_is_down_without_inventing_queues(db_url: str) -> None
     metrics = scrape(app.test_client())
     assert metrics["moderation_redis_up"].samples[0].value == 0.0
     assert "moderation_queue_length" not in metrics
+    assert "moderation_analyze_requests_waiting" not in metrics
+    assert "moderation_analyze_oldest_request_age_seconds" not in metrics
     # scorer reports are in the database: Redis being down does not hide them
     assert "moderation_scorer_ready" in metrics
     assert set(values(metrics["moderation_comments"], "status")) == {s.value for s in Status}
     app.extensions["db"].dispose()
+
+
+def test_status_and_metrics_show_analyze_requests_waiting_and_the_oldest_age(
+    client: FlaskClient, redis_db: redis.Redis, redis_url: str, ops: dict[str, str]
+) -> None:
+    def analyze(waiter: redis.Redis) -> None:
+        # what the API does for comments:analyze; no toxicity worker runs, so it waits
+        with pytest.raises(channel.NoAnswer):
+            channel.request_scores(waiter, ["you are kind"], ["en"], timeout_s=2.5)
+
+    def analyze_status() -> dict[str, object]:
+        return client.get("/statusz", headers=ops).get_json()["analyze_requests"]
+
+    def gauges() -> tuple[float, float]:
+        metrics = scrape(client, ops)
+        [waiting] = metrics["moderation_analyze_requests_waiting"].samples
+        [oldest] = metrics["moderation_analyze_oldest_request_age_seconds"].samples
+        return waiting.value, oldest.value
+
+    assert analyze_status() == {"list": channel.QUEUE, "waiting": 0, "oldest_age_s": 0.0}
+    assert gauges() == (0.0, 0.0)
+
+    waiters = [redis.Redis.from_url(redis_url) for _ in range(2)]
+    first = threading.Thread(target=analyze, args=(waiters[0],))
+    first.start()
+    wait_for(lambda: redis_db.llen(channel.QUEUE) == 1, timeout=5, what="the first request")
+    time.sleep(1.2)
+    second = threading.Thread(target=analyze, args=(waiters[1],))
+    second.start()
+    wait_for(lambda: redis_db.llen(channel.QUEUE) == 2, timeout=5, what="the second request")
+
+    status = analyze_status()
+    # the age is the first (oldest) request's, not the one pushed just now
+    assert status["waiting"] == 2 and 1.0 <= status["oldest_age_s"] < 2.5
+    waiting, oldest = gauges()
+    assert waiting == 2.0 and 1.0 <= oldest < 2.5
+    # the Celery queues are listed as before, apart from it
+    assert channel.QUEUE not in client.get("/statusz", headers=ops).get_json()["queues"]
+
+    for thread in (first, second):
+        thread.join(timeout=10)
+    for waiter in waiters:
+        waiter.close()
+    # the callers gave up and took their requests back: nothing waits
+    assert analyze_status() == {"list": channel.QUEUE, "waiting": 0, "oldest_age_s": 0.0}
+
+    # a request without "at" (an API process of an older release) is counted, its age unknown
+    redis_db.rpush(channel.QUEUE, '{"id": "old", "texts": ["hi"], "languages": []}')
+    assert analyze_status()["waiting"] == 1 and analyze_status()["oldest_age_s"] == 0.0
 
 
 def test_metrics_speak_openmetrics_when_asked(client: FlaskClient, ops: dict[str, str]) -> None:

@@ -33,7 +33,7 @@ from service.perspective.services import (
     check_languages,
     sentence_spans,
 )
-from tests.helpers import AnalyzeWorker
+from tests.helpers import AnalyzeWorker, coral_body
 from workers.pipeline.stages import pipeline_for
 from workers.toxicity.analyze import GatedScorer, ModelGate
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
@@ -41,19 +41,6 @@ from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
 ANALYZE = "/v1alpha1/comments:analyze"
 SUGGEST = "/v1alpha1/comments:suggestscore"
 INSULT = "You are an idiot and everyone knows it."
-
-
-@pytest.fixture
-def worker(client: FlaskClient, redis_url: str) -> Iterator[AnalyzeWorker]:
-    with AnalyzeWorker(redis_url, KeywordScorer()) as w:
-        yield w
-
-
-@pytest.fixture
-def key(client: FlaskClient, session: Session) -> str:
-    token = create_token(session, "coral", "analyze")
-    session.commit()
-    return token
 
 
 def analyze(client: FlaskClient, key: str | None, body: dict[str, Any]) -> Any:
@@ -69,11 +56,15 @@ def google_error(response: Any) -> dict[str, Any]:
 
 
 def test_analyze_answers_perspectives_shape_and_keeps_the_text(
-    client: FlaskClient, worker: AnalyzeWorker, key: str, session: Session, app: Flask
+    client: FlaskClient,
+    analyze_worker: AnalyzeWorker,
+    analyze_key: str,
+    session: Session,
+    app: Flask,
 ) -> None:
     response = analyze(
         client,
-        key,
+        analyze_key,
         {
             "comment": {"text": INSULT, "type": "PLAIN_TEXT"},
             "requestedAttributes": {"TOXICITY": {}, "INSULT": {}, "PROFANITY": {}},
@@ -113,11 +104,15 @@ def test_analyze_answers_perspectives_shape_and_keeps_the_text(
 
 
 def test_do_not_store_keeps_nothing_anywhere(
-    client: FlaskClient, worker: AnalyzeWorker, key: str, session: Session, redis_db: redis.Redis
+    client: FlaskClient,
+    analyze_worker: AnalyzeWorker,
+    analyze_key: str,
+    session: Session,
+    redis_db: redis.Redis,
 ) -> None:
     response = analyze(
         client,
-        key,
+        analyze_key,
         {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}, "doNotStore": True},
     )
     assert response.status_code == 200
@@ -128,12 +123,12 @@ def test_do_not_store_keeps_nothing_anywhere(
 
 
 def test_span_annotations_score_each_sentence(
-    client: FlaskClient, worker: AnalyzeWorker, key: str
+    client: FlaskClient, analyze_worker: AnalyzeWorker, analyze_key: str
 ) -> None:
     text = "What kind of idiot name is foo? Sorry, I like your name."
     response = analyze(
         client,
-        key,
+        analyze_key,
         {
             "comment": {"text": text},
             "requestedAttributes": {"TOXICITY": {}},
@@ -145,15 +140,15 @@ def test_span_annotations_score_each_sentence(
     assert [(s["begin"], s["end"]) for s in toxicity["spanScores"]] == [(0, 31), (32, 56)]
     assert [s["score"]["value"] for s in toxicity["spanScores"]] == [0.95, 0.01]
     assert toxicity["summaryScore"]["value"] == 0.95
-    assert worker.scorer.calls[-1] == [text, text[0:31], text[32:56]]
+    assert analyze_worker.scorer.calls[-1] == [text, text[0:31], text[32:56]]
 
 
 def test_score_threshold_leaves_low_scores_out(
-    client: FlaskClient, worker: AnalyzeWorker, key: str
+    client: FlaskClient, analyze_worker: AnalyzeWorker, analyze_key: str
 ) -> None:
     response = analyze(
         client,
-        key,
+        analyze_key,
         {
             "comment": {"text": "Thanks for the clear explanation of the budget."},
             "requested_attributes": {"TOXICITY": {"scoreThreshold": 0.5}, "INSULT": {}},
@@ -173,11 +168,15 @@ def test_score_threshold_leaves_low_scores_out(
     ],
 )
 def test_languages_no_model_covers_are_refused_unscored(
-    client: FlaskClient, worker: AnalyzeWorker, key: str, text: str, languages: list[str]
+    client: FlaskClient,
+    analyze_worker: AnalyzeWorker,
+    analyze_key: str,
+    text: str,
+    languages: list[str],
 ) -> None:
     response = analyze(
         client,
-        key,
+        analyze_key,
         {
             "comment": {"text": text},
             "requestedAttributes": {"TOXICITY": {}},
@@ -192,7 +191,7 @@ def test_languages_no_model_covers_are_refused_unscored(
     assert detail["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
     assert detail["languageNotSupportedByAttributeError"]["attribute"] == "TOXICITY"
     assert "vi" in detail["languageNotSupportedByAttributeError"]["detectedLanguages"] + languages
-    assert worker.scorer.calls == []  # never scored by the English model
+    assert analyze_worker.scorer.calls == []  # never scored by the English model
 
 
 def test_language_check_rules() -> None:
@@ -266,27 +265,27 @@ def test_sentence_spans() -> None:
 )
 def test_perspectives_refusals(
     client: FlaskClient,
-    worker: AnalyzeWorker,
-    key: str,
+    analyze_worker: AnalyzeWorker,
+    analyze_key: str,
     body: dict[str, Any],
     status: int,
     message: str,
     error_type: str,
 ) -> None:
-    response = analyze(client, key, body)
+    response = analyze(client, analyze_key, body)
     assert response.status_code == status
     error = google_error(response)
     assert error["status"] == "INVALID_ARGUMENT" and error["message"].startswith(message)
     assert error["details"][0]["errorType"] == error_type
-    assert worker.scorer.calls == []
+    assert analyze_worker.scorer.calls == []
 
 
 def test_malformed_requests_are_googles_400s(
-    client: FlaskClient, worker: AnalyzeWorker, key: str
+    client: FlaskClient, analyze_worker: AnalyzeWorker, analyze_key: str
 ) -> None:
     unknown = analyze(
         client,
-        key,
+        analyze_key,
         {"comment": {"text": "hi", "bogus": 1}, "requestedAttributes": {"TOXICITY": {}}},
     )
     error = google_error(unknown)
@@ -294,19 +293,23 @@ def test_malformed_requests_are_googles_400s(
     assert error["details"][0]["fieldViolations"] == [
         {"field": "comment.bogus", "description": "Cannot find field."}
     ]
-    not_json = client.post(f"{ANALYZE}?key={key}", data="hello", content_type="text/plain")
+    not_json = client.post(f"{ANALYZE}?key={analyze_key}", data="hello", content_type="text/plain")
     assert not_json.status_code == 400 and google_error(not_json)["status"] == "INVALID_ARGUMENT"
-    huge = client.post(f"{ANALYZE}?key={key}", data="x" * 70000, content_type="application/json")
+    huge = client.post(
+        f"{ANALYZE}?key={analyze_key}", data="x" * 70000, content_type="application/json"
+    )
     assert huge.status_code == 400
     assert google_error(huge)["message"].startswith("Request payload size exceeds the limit")
     nul = analyze(
-        client, key, {"comment": {"text": "a\x00b"}, "requestedAttributes": {"TOXICITY": {}}}
+        client,
+        analyze_key,
+        {"comment": {"text": "a\x00b"}, "requestedAttributes": {"TOXICITY": {}}},
     )
     assert nul.status_code == 400 and google_error(nul)["status"] == "INVALID_ARGUMENT"
     # the model has no such label: said so, nothing made up
     sexual = analyze(
         client,
-        key,
+        analyze_key,
         {
             "comment": {"text": "hello there friends"},
             "requestedAttributes": {"SEXUALLY_EXPLICIT": {}},
@@ -316,7 +319,9 @@ def test_malformed_requests_are_googles_400s(
     assert "SEXUALLY_EXPLICIT is not available" in google_error(sexual)["message"]
 
 
-def test_keys(client: FlaskClient, worker: AnalyzeWorker, key: str, session: Session) -> None:
+def test_keys(
+    client: FlaskClient, analyze_worker: AnalyzeWorker, analyze_key: str, session: Session
+) -> None:
     body = {"comment": {"text": "hello there"}, "requestedAttributes": {"TOXICITY": {}}}
     missing = analyze(client, None, body)
     assert missing.status_code == 403
@@ -329,22 +334,22 @@ def test_keys(client: FlaskClient, worker: AnalyzeWorker, key: str, session: Ses
     session.commit()
     assert analyze(client, moderator, body).status_code == 403
     # Google's header works as well as ?key=
-    header = client.post(ANALYZE, json=body, headers={"X-Goog-Api-Key": key})
+    header = client.post(ANALYZE, json=body, headers={"X-Goog-Api-Key": analyze_key})
     assert header.status_code == 200
 
 
 def test_per_key_rate_limit(
     client: FlaskClient,
-    worker: AnalyzeWorker,
-    key: str,
+    analyze_worker: AnalyzeWorker,
+    analyze_key: str,
     app: Flask,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = dataclasses.replace(app.config["SETTINGS"], analyze_rate_per_key="2/minute")
     monkeypatch.setitem(app.config, "SETTINGS", settings)
     body = {"comment": {"text": "hello there"}, "requestedAttributes": {"TOXICITY": {}}}
-    assert [analyze(client, key, body).status_code for _ in range(2)] == [200, 200]
-    over = analyze(client, key, body)
+    assert [analyze(client, analyze_key, body).status_code for _ in range(2)] == [200, 200]
+    over = analyze(client, analyze_key, body)
     assert over.status_code == 429
     error = google_error(over)
     assert error["status"] == "RESOURCE_EXHAUSTED" and int(over.headers["Retry-After"]) >= 1
@@ -353,7 +358,7 @@ def test_per_key_rate_limit(
 
 def test_no_worker_is_a_503_and_leaves_nothing_queued(
     client: FlaskClient,
-    key: str,
+    analyze_key: str,
     app: Flask,
     monkeypatch: pytest.MonkeyPatch,
     redis_db: redis.Redis,
@@ -362,7 +367,7 @@ def test_no_worker_is_a_503_and_leaves_nothing_queued(
     monkeypatch.setitem(app.config, "SETTINGS", settings)
     started = time.monotonic()
     response = analyze(
-        client, key, {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}}
+        client, analyze_key, {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}}
     )
     assert response.status_code == 503
     assert google_error(response)["status"] == "UNAVAILABLE"
@@ -370,30 +375,40 @@ def test_no_worker_is_a_503_and_leaves_nothing_queued(
     assert redis_db.llen(channel.QUEUE) == 0  # taken back: never scored later, not left there
 
 
-def test_a_model_that_cannot_load_is_a_503(client: FlaskClient, key: str, redis_url: str) -> None:
+def test_a_model_that_cannot_load_is_a_503(
+    client: FlaskClient, analyze_key: str, redis_url: str
+) -> None:
     with AnalyzeWorker(redis_url, ScorerUnavailable("checkpoint file not found: /x")):
         response = analyze(
-            client, key, {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}}
+            client,
+            analyze_key,
+            {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}},
         )
     assert response.status_code == 503
     assert "checkpoint file not found" in google_error(response)["message"]
 
 
 def test_suggestscore_records_the_correction(
-    client: FlaskClient, worker: AnalyzeWorker, key: str, session: Session
+    client: FlaskClient, analyze_worker: AnalyzeWorker, analyze_key: str, session: Session
 ) -> None:
-    analyze(client, key, {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}})
-    # Coral Talk's body (server/src/core/server/services/perspective/perspective.ts)
+    analyze(
+        client, analyze_key, {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}}
+    )
+    # Coral Talk's body (a moderator approved the comment)
     response = client.post(
-        f"{SUGGEST}?key={key}",
-        json={
-            "comment": {"text": INSULT},
-            "context": {"entries": [{"text": '{"url": "https://news.example.vn/a#c1"}'}]},
-            "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0}}},
-            "languages": ["en"],
-            "communityId": "Coral:https://news.example.vn/",
-            "clientToken": "comment:c1",
-        },
+        f"{SUGGEST}?key={analyze_key}",
+        json=coral_body(
+            "comments:suggestscore",
+            "en-US",
+            {
+                "text": INSULT,
+                "commentID": "c1",
+                "commentStatus": "APPROVED",
+                "storyURL": "https://news.example.vn/a",
+                "tenantURL": "https://news.example.vn/",
+                "model": "TOXICITY",
+            },
+        ),
     )
     assert response.status_code == 200
     assert response.get_json() == {"clientToken": "comment:c1"}
@@ -403,7 +418,7 @@ def test_suggestscore_records_the_correction(
 
     # a text analysed with doNotStore (Coral's default): the correction is a row of its own
     client.post(
-        f"{SUGGEST}?key={key}",
+        f"{SUGGEST}?key={analyze_key}",
         json={
             "comment": {"text": "fine words"},
             "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
@@ -415,7 +430,7 @@ def test_suggestscore_records_the_correction(
     ]
 
     bad = client.post(
-        f"{SUGGEST}?key={key}", json={"comment": {"text": "x"}, "attributeScores": {}}
+        f"{SUGGEST}?key={analyze_key}", json={"comment": {"text": "x"}, "attributeScores": {}}
     )
     assert bad.status_code == 400
 

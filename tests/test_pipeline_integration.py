@@ -26,7 +26,7 @@ from service.policy.services import author_standing
 from service.webhooks.models import WebhookEvent
 from service.webhooks.signing import verify
 from tests.helpers import PrivateRedis, WebhookReceiver, migrated_pg_database, wait_for
-from tests.stack import Process, Stack, poll_until
+from tests.stack import Process, Stack, poll_until, slow_model_stack
 from workers.pipeline.decision import PolicyConfig, decide
 from workers.pipeline.stages import policy_input
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
@@ -370,25 +370,17 @@ def slow_stack(
     slow_database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, str]]:
     """A stack whose model takes about a second per batch, so a batch can be interrupted."""
-    small = build_checkpoint(tmp_path_factory.mktemp("small"), "small")
-    redis_server = PrivateRedis().start()
-    s = Stack(
+    with slow_model_stack(
         slow_database.url,
-        redis_server,
-        tmp_path_factory.mktemp("slow-logs"),
-        MODERATION_TOXICITY_BATCH_SIZE="64",
+        tmp_path_factory,
+        "slow",
         MODERATION_SWEEPER_INTERVAL_S="2",
         MODERATION_SWEEPER_GRACE_S="1",
-        **_checkpoint_env(small),
-    )
-    try:
+    ) as s:
         _api, url = s.api()
         s.worker("default", concurrency=2)
         s.beat()
         yield s, url
-    finally:
-        s.stop()
-        redis_server.stop()
 
 
 LONG_TEXT = (

@@ -50,11 +50,10 @@ from service import create_app
 from service.db import Database
 from service.dispatch import PROCESS_COMMENT, Dispatcher
 from service.moderation.auth import create_token
-from tests.helpers import PrivateRedis, migrated_pg_database, wait_for
-from tests.stack import Process, Stack
+from tests.helpers import migrated_pg_database, wait_for
+from tests.stack import Process, Stack, slow_model_stack
 from tests.test_pipeline_integration import (
     LONG_TEXT,
-    _checkpoint_env,
     _claims,
     _decided_once,
     _pool_children,
@@ -63,7 +62,6 @@ from tests.test_pipeline_integration import (
     post,
     wait_decided,
 )
-from workers.toxicity.checkpoint import build_checkpoint
 
 AT_DEFAULTS = os.environ.get("MODERATION_TEST_RECOVERY_DEFAULTS") == "1"
 # at the defaults a test waits minutes by design: more than the suite's hang guard
@@ -104,24 +102,11 @@ def recovery(
     database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, str]]:
     """The API and beat; each test starts (and kills) its own workers."""
-    # the "small" checkpoint takes about a second per batch: a batch can be interrupted
-    small = build_checkpoint(tmp_path_factory.mktemp("small"), "small")
-    redis_server = PrivateRedis().start()
-    stack = Stack(
-        database.url,
-        redis_server,
-        tmp_path_factory.mktemp("recovery-logs"),
-        MODERATION_TOXICITY_BATCH_SIZE="64",
-        **{f"MODERATION_{name.upper()}": str(value) for name, value in TIMING.items()},
-        **_checkpoint_env(small),
-    )
-    try:
+    timing = {f"MODERATION_{name.upper()}": str(value) for name, value in TIMING.items()}
+    with slow_model_stack(database.url, tmp_path_factory, "recovery", **timing) as stack:
         _api, url = stack.api()
         stack.beat().wait_for_output("beat: Starting", timeout=30)
         yield stack, url
-    finally:
-        stack.stop()
-        redis_server.stop()
 
 
 def _args(message: dict[str, Any]) -> list[Any]:

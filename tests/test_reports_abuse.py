@@ -21,14 +21,14 @@ from flask.testing import FlaskClient
 from service import create_app
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
-from service.moderation.auth import authenticate, create_token
+from service.moderation.auth import authenticate
 from service.moderation.models import Report
 from service.moderation.services import reporter_has_standing
 from service.policy.models import AuthorStanding
 from service.ratelimit import RateLimiter
 from tests.conftest import make_settings
 from tests.factories import known_reader, make_article, make_comment
-from tests.helpers import free_port
+from tests.helpers import auth, error, free_port
 
 GOOD = {"author_id": "u1", "author_name": "Lan", "body": "Bài viết hay quá!"}
 
@@ -42,27 +42,6 @@ def configured(app: Flask, **changes: Any) -> Iterator[None]:
         yield
     finally:
         app.config["SETTINGS"] = settings
-
-
-@pytest.fixture
-def tokens(session: Session) -> dict[str, str]:
-    made = {
-        name: create_token(session, f"{name}-{uuid.uuid4().hex[:6]}", role)
-        for name, role in (("site", "site"), ("other_site", "site"), ("moderator", "moderator"))
-    }
-    session.commit()
-    return made
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()["error"]
-    assert (body["status"], body["code"]) == (status, code)
-    return body
 
 
 def post_comment(

@@ -65,7 +65,8 @@ def readyz() -> Any:
 @blp.get("/statusz")
 @ops_access
 def statusz() -> Any:
-    """Comment counts, queue depths, the oldest pending comment, each scorer's state.
+    """Comment counts, queue depths, analyze requests waiting, the oldest pending comment,
+    each scorer's state.
 
     Needs an ``ops`` or ``admin`` token unless OPS_ENDPOINTS_OPEN: it names hosts and
     pids and how busy the service is, which is nobody else's business.

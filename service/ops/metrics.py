@@ -35,6 +35,14 @@ def _families() -> dict[str, GaugeMetricFamily]:
         "queues": GaugeMetricFamily(
             "moderation_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
         ),
+        "analyze_waiting": GaugeMetricFamily(
+            "moderation_analyze_requests_waiting",
+            "comments:analyze requests waiting for a toxicity worker's serving thread.",
+        ),
+        "analyze_oldest": GaugeMetricFamily(
+            "moderation_analyze_oldest_request_age_seconds",
+            "Seconds the oldest waiting comments:analyze request has waited (0: none).",
+        ),
         "scorers": GaugeMetricFamily(
             "moderation_scorer_ready",
             "Toxicity worker processes by last reported scorer state (1: ready, and "
@@ -75,6 +83,11 @@ class StatusCollector:
             for queue, length in status["queues"].items():
                 family["queues"].add_metric([queue], length)
             yield family["queues"]
+            analyze = status["analyze_requests"]
+            family["analyze_waiting"].add_metric([], analyze["waiting"])
+            family["analyze_oldest"].add_metric([], analyze["oldest_age_s"])
+            yield family["analyze_waiting"]
+            yield family["analyze_oldest"]
         for s in status["scorers"]:
             labels = [str(s.get(k, "")) for k in ("host", "pid", "model", "state")]
             ready = s.get("state") == "ready" and not s["stale"]

@@ -1,6 +1,7 @@
 """What ops on call want at a glance, read from the shared state (so every API process agrees).
 
-Queue depths from Redis; comment counts, the oldest pending comment and each toxicity
+Queue depths from Redis (the Celery queues, and the ``comments:analyze`` request list
+with its oldest request's age); comment counts, the oldest pending comment and each toxicity
 worker process's last reported scorer state from the database. The workers report
 their scorer state to the database, not to Redis, so a Redis restart loses none of it:
 ``/statusz`` shows the last state each process reported with its age, and a report
@@ -22,6 +23,7 @@ from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE
 from service.comments.models import Comment, Status
 from service.db import Session, utcnow
 from service.ops.models import ScorerReport
+from service.perspective import channel
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,10 @@ def scorer_reports(session: Session) -> list[dict[str, Any]]:
 
 
 def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
-    """Comment counts, the oldest pending comment's age, queue depths, scorer reports.
+    """Comment counts, the oldest pending comment's age, queue depths, the analyze
+    requests waiting, scorer reports.
 
-    ``queues`` is None when Redis cannot be read.
+    ``queues`` and ``analyze_requests`` are None when Redis cannot be read.
     """
     counts = dict(
         session.execute(sa.select(Comment.status, sa.func.count()).group_by(Comment.status)).all()
@@ -82,8 +85,16 @@ def collect(session: Session, client: redis.Redis) -> dict[str, Any]:
         status["queues"] = {
             q: int(client.llen(q)) for q in (DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE)
         }
+        # not a Celery queue (toxicity workers' serving threads pop it), so apart from
+        # them: a long list here means callers of comments:analyze are timing out
+        waiting = channel.waiting(client)
+        status["analyze_requests"] = {
+            "list": channel.QUEUE,
+            "waiting": waiting.length,
+            "oldest_age_s": waiting.oldest_age_s,
+        }
     except redis.RedisError as exc:
         log.warning("status: redis unreachable: %s", exc)
-        status["queues"] = None
+        status["queues"] = status["analyze_requests"] = None
     status["scorers"] = scorer_reports(session)
     return status

@@ -2,7 +2,7 @@
 
 ``comments:analyze`` is synchronous but the API never loads the model (torch stays out
 of the API processes, and so does the language identifier: py3langid's model alone
-would add about 80 MB to each). So the API pushes ``{"id", "texts", "languages"}`` onto
+would add about 80 MB to each). So the API pushes ``{"id", "texts", "languages", "at"}`` onto
 :data:`QUEUE` and waits on the request's own reply list (:data:`REPLY_PREFIX` + id) with
 ``BLPOP``; a thread in every toxicity worker process pops requests as they come, checks
 the language against what its model covers (refusing, unscored, what it cannot read),
@@ -18,10 +18,14 @@ the reply list is the result, read once, with a TTL.
 A request the API stopped waiting for is taken back off the list (``LREM``), so it is
 neither scored late nor left in Redis: with ``doNotStore`` the text is in Redis only
 while it waits for a worker.
+
+``at`` (the Unix time the request was pushed) is there for ops only: :func:`waiting`
+reads the oldest request's age for ``/statusz`` and ``/metrics``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -74,8 +78,10 @@ def request_scores(
     """Have a toxicity worker score ``texts`` (the first is the whole comment, whose
     language is checked; the client said ``languages``) now; wait at most ``timeout_s``."""
     request_id = uuid.uuid4().hex
+    # wall-clock time, not monotonic: another host reads the age (see waiting)
     payload = json.dumps(
-        {"id": request_id, "texts": texts, "languages": languages}, ensure_ascii=False
+        {"id": request_id, "texts": texts, "languages": languages, "at": time.time()},
+        ensure_ascii=False,
     )
     reply_key = REPLY_PREFIX + request_id
     client.rpush(QUEUE, payload)
@@ -94,6 +100,34 @@ def request_scores(
         if item is not None:
             return _parse(item[1])
     raise NoAnswer(f"no toxicity worker answered within {timeout_s:g} s")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    #: requests on the list that no worker has taken yet
+    length: int
+    #: seconds the oldest of them has waited (0 when none waits, or it has no ``at``)
+    oldest_age_s: float
+
+
+def waiting(client: redis.Redis) -> Waiting:
+    """How many analyze requests wait for a worker, and for how long the oldest has.
+
+    Two reads in one round trip: the list's length and its head (requests are pushed on
+    the right and popped on the left, so the head is the oldest). The age relies on the
+    API hosts' clocks agreeing with this one's (NTP); a skewed clock cannot make it
+    negative.
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.llen(QUEUE)
+    pipe.lindex(QUEUE, 0)
+    length, head = pipe.execute()
+    age = 0.0
+    if head is not None:
+        # no "at": pushed by an API process of an older release (or malformed)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            age = max(0.0, time.time() - float(json.loads(head)["at"]))
+    return Waiting(length=int(length), oldest_age_s=round(age, 1))
 
 
 def _parse(raw: bytes) -> Scored:
