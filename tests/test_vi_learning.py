@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
+from alembic import command
 from flask.testing import FlaskClient
 
 from service import create_app
 from service.comments.models import Status
 from service.db import Session
-from service.migrate import upgrade
+from service.migrate import alembic_config, upgrade
 from service.moderation.auth import create_token
 from service.moderation.models import ToxicityLabel
 from tests.conftest import make_settings
@@ -392,3 +393,15 @@ def test_a_label_is_picked_up_by_another_worker_process_within_the_refresh_inter
         worker.kill()
         worker.wait()
         db.dispose()
+
+
+def test_0009_adds_and_removes_the_labels_table(committed_url: str) -> None:
+    engine = sa.create_engine(committed_url)
+    try:
+        assert "toxicity_labels" in sa.inspect(engine).get_table_names()
+        command.downgrade(alembic_config(committed_url), "0008")
+        assert "toxicity_labels" not in sa.inspect(engine).get_table_names()
+        upgrade(committed_url)
+        assert "toxicity_labels" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
