@@ -319,6 +319,19 @@ class Settings:
     spam_labels_refresh_s: float = _setting(
         10.0, "How often each worker process applies new moderator spam/ham labels."
     )
+    vi_labels_refresh_s: float = _setting(
+        5.0, "How often each worker process applies new moderator labels on Vietnamese comments."
+    )
+    vi_labels_min_per_class: int = _setting(
+        25,
+        "Labels of each class (toxic, not) the Vietnamese learner needs before it is blended "
+        "with the model's toxicity score.",
+    )
+    vi_labels_max_weight: float = _setting(
+        0.5,
+        "The most weight (0-1, in log-odds) the Vietnamese learner gets against the model; "
+        "reached as its labels grow.",
+    )
 
     # --- ops
     flower_basic_auth: str = _setting(
@@ -381,6 +394,12 @@ class Settings:
             raise SettingsError("REPORTER_MIN_AGE_S must be 0 or more")
         if self.hold_mark_ttl_s < 3:
             raise SettingsError("HOLD_MARK_TTL_S must be at least 3 (renewed every third)")
+        if self.vi_labels_refresh_s < 0:
+            raise SettingsError("VI_LABELS_REFRESH_S must be 0 or more")
+        if self.vi_labels_min_per_class < 1:
+            raise SettingsError("VI_LABELS_MIN_PER_CLASS must be at least 1")
+        if not 0 <= self.vi_labels_max_weight <= 1:
+            raise SettingsError("VI_LABELS_MAX_WEIGHT must be between 0 and 1")
         if self.toxicity_lease_s < 1:
             raise SettingsError("TOXICITY_LEASE_S must be at least 1")
         if self.toxicity_model_vi not in ("", SHIPPED_VI_TOXICITY_MODEL):

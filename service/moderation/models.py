@@ -1,4 +1,4 @@
-"""Moderation records: the audit trail, reader reports, spam labels, API tokens."""
+"""Moderation records: the audit trail, reader reports, spam and toxicity labels, API tokens."""
 
 from __future__ import annotations
 
@@ -77,6 +77,35 @@ class SpamLabel(Base):
     weight: Mapped[float] = mapped_column(default=1.0)
     source: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ToxicityLabel(Base):
+    """A moderator's verdict on a comment in a language with an online toxicity learner.
+
+    Written with the decision, in its transaction (``service.moderation.services``): an
+    approval is ``is_toxic=False``, a rejection for ``toxic``, ``harassment`` or
+    ``hate`` is ``is_toxic=True``. Like :class:`SpamLabel`, rows are only ever added and
+    every worker replays them in id order (one SGD step each); a reversed decision adds
+    a row with the opposite label, and being the later step it moves the model last.
+    ``text`` is the comment's body as decided, kept when the comment is deleted.
+    """
+
+    __tablename__ = "toxicity_labels"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    comment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    language: Mapped[str] = mapped_column(sa.String(16))
+    text: Mapped[str] = mapped_column(sa.Text)
+    is_toxic: Mapped[bool] = mapped_column()
+    #: the rejection's reason code; null for an approval
+    reason: Mapped[str | None] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # each worker reads one language's rows after the last id it applied
+    __table_args__ = (sa.Index("ix_toxicity_labels_language_id", "language", "id"),)
 
 
 class ApiToken(Base):

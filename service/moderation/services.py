@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from service.comments.models import Comment, Status
 from service.comments.status import StatusListener, change_status
 from service.db import Session, utcnow
-from service.moderation.models import Report, SpamLabel
+from service.moderation.models import Report, SpamLabel, ToxicityLabel
 from service.policy.models import AuthorStanding, Standing
 
 # ----------------------------------------------------------------------
@@ -31,6 +31,12 @@ REASON_CODES = (
     "other",
 )
 ACTIONS = {"approve": Status.APPROVED.value, "reject": Status.REJECTED.value}
+#: Rejections for these reasons teach a toxicity learner "toxic"; others (spam,
+#: off_topic, ...) say nothing about toxicity and teach it nothing.
+TOXIC_REASONS = frozenset({"toxic", "harassment", "hate"})
+#: Languages (``comments.language``) whose decisions become toxicity labels: those with
+#: an online learner (workers.toxicity.vi_learning).
+TOXICITY_LABEL_LANGUAGES = frozenset({"vi"})
 
 
 def current_state(comment: Comment) -> dict[str, Any]:
@@ -91,6 +97,7 @@ def moderate(
         session.refresh(comment)
         raise StaleVersion(comment)
     _label_for_spam_filter(session, comment, to_status, reason, actor)
+    _label_for_toxicity_learner(session, comment, to_status, reason, actor)
     return True
 
 
@@ -159,6 +166,32 @@ def _label_for_spam_filter(
         session.add(
             SpamLabel(comment_id=comment.id, body=comment.body, is_spam=False, source=actor)
         )
+
+
+def _label_for_toxicity_learner(
+    session: Session, comment: Comment, to_status: str, reason: str | None, actor: str
+) -> None:
+    # The same feedback for toxicity, in languages whose model learns from it: the
+    # approval of a comment says "not toxic", a rejection for abuse says "toxic". Added
+    # in the decision's transaction, so a label exists exactly when its decision does.
+    if comment.language not in TOXICITY_LABEL_LANGUAGES:
+        return
+    if to_status == Status.REJECTED and reason in TOXIC_REASONS:
+        is_toxic = True
+    elif to_status == Status.APPROVED:
+        is_toxic = False
+    else:
+        return
+    session.add(
+        ToxicityLabel(
+            comment_id=comment.id,
+            language=comment.language,
+            text=comment.body,
+            is_toxic=is_toxic,
+            reason=reason if is_toxic else None,
+            source=actor,
+        )
+    )
 
 
 # ----------------------------------------------------------------------

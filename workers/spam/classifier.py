@@ -24,18 +24,35 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import re
 import unicodedata
 import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MODEL_DIR", "SpamClassifier", "hashed_features", "normalize"]
+from workers.online import (
+    buckets_of,
+    char_ngram_hashes,
+    feature_value,
+    linear_log_odds,
+    logit,
+    sgd_step,
+    sigmoid,
+    word_ngram_hashes,
+)
+
+__all__ = [
+    "MODEL_DIR",
+    "SpamClassifier",
+    "feature_value",
+    "hashed_features",
+    "logit",
+    "normalize",
+    "sigmoid",
+]
 
 #: Where the packaged artifact lives; found relative to this module, never via ../shared.
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -96,36 +113,6 @@ def normalize(text: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
-# 64-bit polynomial rolling hash over code points, finished with murmur3's fmix64.
-# Plain numpy uint64 arithmetic wraps mod 2**64 identically on every platform, so the
-# buckets are the same in every process (unlike Python's salted hash()).
-_MULT = np.uint64(0x100000001B3)
-_FMIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_FMIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_SHIFT33 = np.uint64(33)
-_SPACE = 32
-# Word n-grams get seeds of their own, so they never share buckets with character
-# n-grams on purpose (only by chance, like any two features).
-_WORD_SEEDS = (np.uint64(0xD6E8FEB86659FD93), np.uint64(0xA0761D6478BD642F))
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _SHIFT33)
-    h = h * _FMIX1
-    h = h ^ (h >> _SHIFT33)
-    h = h * _FMIX2
-    return h ^ (h >> _SHIFT33)
-
-
-def _ngram_seed(n: int) -> np.uint64:
-    # Distinct per n, so n-grams of different lengths whose polynomials happen to coincide
-    # (e.g. with leading NUL code points) still land in unrelated buckets.
-    return np.uint64((0x9E3779B97F4A7C15 * n) & 0xFFFFFFFFFFFFFFFF)
-
-
-_CHAR_SEEDS = tuple(_ngram_seed(n) for n in range(16))
-
-
 def hashed_features(
     text: str, bits: int, char_ngrams: Sequence[int], word_ngrams: Sequence[int]
 ) -> np.ndarray:
@@ -133,57 +120,9 @@ def hashed_features(
     norm = normalize(text)
     if not norm:
         return np.empty(0, dtype=np.int64)
-    # Each kind of n-gram gets its raw 64-bit value xor its own seed; one fmix64 over all
-    # of them then spreads every bit, and the top ``bits`` bits are the bucket.
-    parts: list[np.ndarray] = []
-    char_min, char_max = char_ngrams
-    if char_max:
-        # One space of padding marks the start and end of the text like any word boundary.
-        cps = np.frombuffer(f" {norm} ".encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        h = cps
-        for n in range(1, char_max + 1):
-            if n > 1:
-                if len(h) < 2:
-                    break
-                h = h[:-1] * _MULT + cps[n - 1 :]
-            if n < char_min:
-                continue
-            # A lone space is in every text and says nothing; skip it so that an unknown
-            # script really has no known features.
-            grams = h[cps != _SPACE] if n == 1 else h
-            parts.append(grams ^ _CHAR_SEEDS[n])
-    word_min, word_max = word_ngrams
-    if word_max:
-        # crc32 is a fixed function of the bytes (zlib's, the same everywhere). A pair of
-        # 32-bit values maps one-to-one onto crc1 * _MULT + crc2 (_MULT > 2**32).
-        words = np.array([zlib.crc32(w.encode()) for w in _WORD_RE.findall(norm)], np.uint64)
-        if word_min <= 1 and len(words):
-            parts.append(words ^ _WORD_SEEDS[0])
-        if word_max >= 2 and len(words) > 1:
-            parts.append((words[:-1] * _MULT + words[1:]) ^ _WORD_SEEDS[1])
-    if not parts:
-        return np.empty(0, dtype=np.int64)
-    buckets = _fmix64(np.concatenate(parts)) >> np.uint64(64 - bits)
-    return np.unique(buckets.astype(np.int64))
-
-
-def feature_value(n_features: int) -> float:
-    """Each present feature's value: binary features scaled to unit (L2) length."""
-    return 1.0 / math.sqrt(n_features) if n_features else 0.0
-
-
-def logit(p: float, eps: float = 1e-6) -> float:
-    """log(p / (1 - p)), with ``p`` clipped to [eps, 1 - eps] so 0 and 1 stay finite."""
-    p = min(max(p, eps), 1.0 - eps)
-    return math.log(p / (1.0 - p))
-
-
-def sigmoid(z: float) -> float:
-    """1 / (1 + e^-z), without overflow for large |z|."""
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    parts = char_ngram_hashes(f" {norm} ", *char_ngrams)
+    parts += word_ngram_hashes(_WORD_RE.findall(norm), *word_ngrams)
+    return buckets_of(parts, bits)
 
 
 class SpamClassifier:
@@ -230,8 +169,7 @@ class SpamClassifier:
 
     def log_odds(self, text: str) -> float:
         """The classifier's log-odds of spam (before the rule-based signals)."""
-        buckets = self.features(text)
-        return float(self.weights[buckets].sum()) * feature_value(len(buckets)) + self.bias
+        return linear_log_odds(self.weights, self.features(text), self.bias)
 
     def known_features(self, text: str) -> int:
         """How many of the text's feature buckets have a weight (were seen in training)."""
@@ -255,13 +193,8 @@ class SpamClassifier:
         with ``sample_weight=weight``: only this text's features move, and the bias stays
         (moderator labels are not a sample of the site's traffic).
         """
-        if weight <= 0 or not math.isfinite(weight):
-            raise ValueError("weight must be a positive finite number")
-        buckets = self.features(text)
-        value = feature_value(len(buckets))
-        p = sigmoid(float(self.weights[buckets].sum()) * value + self.bias)
-        step = float(self.hyperparameters["learning_rate"]) * weight * (float(is_spam) - p)
-        self.weights[buckets] += step * value
+        rate = float(self.hyperparameters["learning_rate"])
+        sgd_step(self.weights, self.features(text), self.bias, is_spam, rate, weight)
         self.labels_learned += 1
 
     def copy(self) -> SpamClassifier:

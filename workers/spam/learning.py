@@ -3,26 +3,21 @@
 Moderators' decisions are rows in ``spam_labels`` (only ever added). Each worker
 process starts from the packaged (or retrained) model and replays the rows it has not
 seen, in id order, at most every ``SPAM_LABELS_REFRESH_S``. Each label is one SGD step
-(``SpamClassifier.learn``); steps do not commute, but every process applies the same
-steps in the same (id) order to the same starting weights, so every process reaches the
-same model, bit for bit. A request that adds a label never waits for any of this.
-
-Ids are assigned in commit order only roughly: a label committed late with a smaller id
-than one already applied is skipped by the processes that are past it. Labels are rare
-and each is one small step, so this is accepted rather than paid for with a lock.
+(``SpamClassifier.learn``); :class:`workers.online.LabelReplayer` says why every process
+reaches the same model, and what a label committed out of id order costs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from service.db import Session
 from service.moderation.models import SpamLabel
+from workers.online import LabelReplayer, replay
 from workers.spam.classifier import ARTIFACT_NAME, SpamClassifier
 
 log = logging.getLogger(__name__)
@@ -50,43 +45,30 @@ def load_base(model_dir: str | None) -> tuple[SpamClassifier, int]:
     return SpamClassifier.load(model_dir), int(through)
 
 
-def _apply(
-    model: SpamClassifier, session: Session, after_id: int, limit: int = 5000
-) -> tuple[int, int]:
+def _apply(model: SpamClassifier, session: Session, after_id: int) -> tuple[int, int]:
     """Learn labels with id > ``after_id``; return (the last id applied, how many)."""
-    last, count = after_id, 0
-    while True:
-        rows = session.execute(
-            sa.select(SpamLabel.id, SpamLabel.body, SpamLabel.is_spam, SpamLabel.weight)
-            .where(SpamLabel.id > last)
-            .order_by(SpamLabel.id)
-            .limit(limit)
-        ).all()
-        for row in rows:
-            model.learn(row.body, row.is_spam, row.weight)
-            last = row.id
-        count += len(rows)
-        if len(rows) < limit:
-            return last, count
+    return replay(
+        session,
+        SpamLabel.id,
+        lambda last: sa.select(
+            SpamLabel.id, SpamLabel.body, SpamLabel.is_spam, SpamLabel.weight
+        ).where(SpamLabel.id > last),
+        lambda row: model.learn(row.body, row.is_spam, row.weight),
+        after_id,
+    )
 
 
-class LearningSpamClassifier:
+class LearningSpamClassifier(LabelReplayer[SpamClassifier]):
     """A process's spam model, kept up to date with the moderators' labels."""
 
-    def __init__(self, model_dir: str | None = None, refresh_s: float = 10.0) -> None:
-        self.model, self.through = load_base(model_dir)
-        self.refresh_s = refresh_s
-        self._checked_at = float("-inf")
+    name = "spam model"
 
-    def current(self, session: Session) -> SpamClassifier:
-        """The model with every label up to a few seconds ago applied."""
-        now = time.monotonic()
-        if now - self._checked_at >= self.refresh_s:
-            self.through, learned = _apply(self.model, session, self.through)
-            self._checked_at = now
-            if learned:
-                log.info("spam model learned %d label(s), through id %d", learned, self.through)
-        return self.model
+    def __init__(self, model_dir: str | None = None, refresh_s: float = 10.0) -> None:
+        super().__init__(*load_base(model_dir), refresh_s)
+
+    def apply(self, session: Session, after_id: int) -> tuple[int, int]:
+        """Learn the spam labels with id > ``after_id``; (the last id applied, how many)."""
+        return _apply(self.model, session, after_id)
 
 
 def retrain(session: Session, model_dir: str | None, out: str | Path) -> tuple[Path, int]:
