@@ -18,7 +18,7 @@ from flask import Flask
 from service.comments.models import Comment, Status
 from service.db import Session
 from service.dispatch import SCORE_TOXICITY
-from service.moderation.models import AuditEntry
+from service.moderation.models import AuditEntry, ToxicityLabel
 from service.policy.models import AuthorStanding, WordRule
 from service.policy.services import WordListCache
 from tests.factories import make_article, make_comment
@@ -26,6 +26,7 @@ from tests.helpers import queued
 from workers.pipeline.decision import decide
 from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
 from workers.toxicity.scorer import KeywordScorer, ScorerUnavailable
+from workers.toxicity.vi_learning import blend
 
 
 @pytest.fixture
@@ -355,3 +356,34 @@ def test_vietnamese_word_lists_with_and_without_diacritics(
         assert run(session, pipeline, comment) == status, body
         got = [r["rule"] for r in session.get(Comment, comment.id).reasons]
         assert got == expected, (body, got)
+
+
+def test_moderators_vietnamese_labels_move_the_vietnamese_score(
+    session: Session, pipeline: Pipeline
+) -> None:
+    """Past VI_LABELS_MIN_PER_CLASS labels of each class, the learner is blended in."""
+    pipeline.settings = dataclasses.replace(
+        pipeline.settings, vi_labels_min_per_class=2, vi_labels_refresh_s=0
+    )
+    for text, toxic in [
+        ("đồ ngu cút đi", True),
+        ("ngu như bò, im đi", True),
+        ("cảm ơn bài viết hay", False),
+        ("bài viết rất hữu ích", False),
+    ]:
+        session.add(ToxicityLabel(language="vi", text=text, is_toxic=toxic, source="test"))
+    session.commit()
+    vietnamese = VietnameseKeywords({}, ("vi",))  # scores every text 0.01
+    comment = submit(session, "Đồ ngu, cút đi cho nước nó trong")
+    run(session, pipeline, comment, KeywordScorer(), vietnamese)
+    stored = session.get(Comment, comment.id)
+    info = stored.signals["vi_learner"]
+    assert info["labels"] == {"not_toxic": 2, "toxic": 2}
+    assert info["model_toxicity"] == pytest.approx(0.01)
+    assert 0 < info["weight"] <= pipeline.settings.vi_labels_max_weight
+    assert info["probability"] > 0.5  # it learned "ngu", "cút"
+    # the stored score is the blend, and re-derives from the stored signals
+    assert stored.scores["toxicity"] > 0.01
+    assert stored.scores["toxicity"] == pytest.approx(
+        blend(info["model_toxicity"], info["probability"], info["weight"]), abs=1e-5
+    )

@@ -311,9 +311,33 @@ default bands changed. The rule was to turn it on only if fewer than 0.5% change
 """
 
 
+#: docs/models.md's Vietnamese section (training/vi_card.py) sits between these lines
+SECTION_START = "<!-- vietnamese model: start (written by python -m training.vi_toxicity) -->"
+SECTION_END = "<!-- vietnamese model: end -->"
+
+
+def kept_section(text: str) -> str:
+    """The Vietnamese section of an existing card, markers included ("" if none)."""
+    start, end = text.find(SECTION_START), text.find(SECTION_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start : end + len(SECTION_END)]
+
+
+def splice_section(text: str, section: str) -> str:
+    """``text`` with its Vietnamese section replaced by ``section`` (added if none)."""
+    old = kept_section(text)
+    if old:
+        return text.replace(old, section)
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def write_card(path: Path, report: dict[str, Any]) -> None:
+    """Write the English card, keeping the Vietnamese section another command wrote."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(card(report), encoding="utf-8")
+    section = kept_section(path.read_text(encoding="utf-8")) if path.is_file() else ""
+    text = card(report)
+    path.write_text(splice_section(text, section) if section else text, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

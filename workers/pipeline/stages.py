@@ -50,6 +50,7 @@ from workers.spam.signals import (
     parse_domains,
     text_signals,
 )
+from workers.toxicity import vi_learning
 from workers.toxicity.scorer import (
     ScorerUnavailable,
     Scores,
@@ -104,6 +105,11 @@ class Pipeline:
         return PolicyConfig(
             toxicity_bands=self.settings.toxicity_bands, spam_band=self.settings.spam_band
         )
+
+    @cached_property
+    def vi_learner(self) -> vi_learning.LearningVietnameseToxicity:
+        """What moderators taught about Vietnamese comments (workers/toxicity/vi_learning.py)."""
+        return vi_learning.LearningVietnameseToxicity(self.settings.vi_labels_refresh_s)
 
     @cached_property
     def policy_vi(self) -> PolicyConfig:
@@ -309,12 +315,18 @@ class _Batch:
     policy: PolicyConfig | None = None
 
     def decide(
-        self, comment: Comment, score: Scores | None = None, skipped: str | None = None
+        self,
+        comment: Comment,
+        score: Scores | None = None,
+        skipped: str | None = None,
+        signals: dict[str, Any] | None = None,
     ) -> None:
+        """Decide ``comment``; ``signals`` are added to its stored signals first."""
         scorer = self.scorer if score is not None else None
+        stored = {**(comment.signals or {}), **(signals or {})}
         inp = policy_input(
             comment,
-            comment.signals or {},
+            stored,
             self.standings[comment.author_id],
             toxicity=score,
             toxicity_model=f"{scorer.name}@{scorer.version}" if scorer is not None else None,
@@ -322,6 +334,8 @@ class _Batch:
         )
         decision = decide(inp, self.policy or self.pipeline.policy)
         fields: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+        if signals:
+            fields["signals"] = stored
         if score is not None and scorer is not None:
             fields |= {
                 "scores": score,
@@ -421,7 +435,8 @@ def score_and_decide(
             for comment in group:
                 batch.decide(comment, skipped="scorer_unavailable")
             continue
-        _score_group(session, batch, model, group, token, lease, checkpoint)
+        learn = _vi_learning(session, pipeline) if policy is pipeline.policy_vi else None
+        _score_group(session, batch, model, group, token, lease, checkpoint, learn)
     checkpoint()
     return {i: o or "already_decided" for i, o in batch.outcome.items()}
 
@@ -434,15 +449,26 @@ def _score_group(
     token: str,
     lease: timedelta,
     checkpoint: Callable[[], None],
+    learn: Callable[[str, Scores], tuple[Scores, dict[str, Any]]] | None = None,
 ) -> None:
-    """Score ``comments`` with one model call after another, deciding and committing each."""
+    """Score ``comments`` with one model call after another, deciding and committing each.
+
+    ``learn`` adjusts each text's scores with what moderators taught (Vietnamese) and
+    says how, for the comment's signals.
+    """
     started = time.perf_counter()
     deciding = 0.0  # of which deciding and committing, the rest is the model
     for call, scores in scorer.score_batches([c.body for c in comments]):
         scored = time.perf_counter()
         for i, score in zip(call, scores, strict=True):
+            extra: dict[str, Any] | None = None
+            if learn is not None:
+                score, info = learn(comments[i].body, score)
+                extra = {"vi_learner": info}
             # rounded before deciding, so the stored scores re-derive the stored decision
-            batch.decide(comments[i], {label: round(v, 5) for label, v in score.items()})
+            batch.decide(
+                comments[i], {label: round(v, 5) for label, v in score.items()}, signals=extra
+            )
         # alive: the rest of the batch stays ours (a dead batch's lease runs out soon)
         renew(session, token, lease)
         checkpoint()
@@ -460,3 +486,24 @@ def _score_group(
             "deciding_seconds": round(deciding, 3),
         },
     )
+
+
+def _vi_learning(
+    session: Session, pipeline: Pipeline
+) -> Callable[[str, Scores], tuple[Scores, dict[str, Any]]]:
+    """The moderators' Vietnamese labels as a score adjustment (the model's score alone
+    until there are ``VI_LABELS_MIN_PER_CLASS`` of each class)."""
+    learner = pipeline.vi_learner.current(session)  # new labels, at most every refresh
+    settings = pipeline.settings
+
+    def learn(text: str, score: Scores) -> tuple[Scores, dict[str, Any]]:
+        toxicity, info = vi_learning.combine(
+            learner,
+            score["toxicity"],
+            text,
+            min_per_class=settings.vi_labels_min_per_class,
+            max_weight=settings.vi_labels_max_weight,
+        )
+        return {**score, "toxicity": toxicity}, info
+
+    return learn
