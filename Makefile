@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
-.PHONY: install run test lint model spam-model bench bench-quick bench-tools clean
+.PHONY: install run test lint model vi-model spam-model bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ lint: install
 # docs/models.md). Run by hand, never by CI or `make run`; commit what it writes.
 model: install ## fine-tune the English toxicity model, rewrite its artifact and docs/models.md
 	$(BIN)/python -m training.toxicity $(MODEL_ARGS)
+
+# Trains the multilingual model Vietnamese comments are scored with, from ../shared/data
+# (about 30 minutes on 2 cores; see docs/models.md), and writes its section of the card.
+# Run by hand, never by CI or `make run`; commit what it writes.
+vi-model: install ## train the Vietnamese toxicity model, rewrite its artifact and its card section
+	$(BIN)/python -m training.vi_toxicity $(VI_MODEL_ARGS)
+	$(BIN)/python -m training.vi_card
 
 # Trains the spam classifier from ../shared/data and compares it with the previous model,
 # a baseline and its variants (about 10 minutes on 2 busy cores; SPAM_MODEL_ARGS=

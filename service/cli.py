@@ -12,7 +12,7 @@ from service.errors import Conflict
 from service.migrate import upgrade
 from service.moderation import auth
 from workers.spam.learning import retrain
-from workers.toxicity import checkpoint, download, shipped
+from workers.toxicity import checkpoint, download, e5base, shipped
 
 
 @click.group()
@@ -48,21 +48,26 @@ def download_model(name: str, models_dir: str | None) -> None:
     "--dir", "models_dir", default=None, help="Models folder (default: MODERATION_MODELS_DIR)."
 )
 def prepare_model(models_dir: str | None) -> None:
-    """Assemble the shipped toxicity model into the models folder, offline.
+    """Assemble the shipped toxicity models (English, and Vietnamese) into the models folder.
 
     Workers do this on first use; doing it before they start (`make run`, the Docker
-    image) takes it off the first comment's path.
+    image) takes it off the first comment's path. Offline.
     """
     settings = Settings.from_env()
+    names = []
     if settings.toxicity_checkpoint or settings.toxicity_model != shipped.SHIPPED_MODEL:
-        click.echo(f"TOXICITY_MODEL is {settings.toxicity_model}: nothing to assemble")
-        return
-    man = shipped.manifest()
-    try:
-        files = shipped.assemble(shipped.cache_dir(models_dir or settings.models_dir))
-    except shipped.ShippedModelError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{man.name} {man.version}: {files.checkpoint}")
+        click.echo(f"TOXICITY_MODEL is {settings.toxicity_model}: nothing to assemble for it")
+    else:
+        names.append(shipped.SHIPPED_MODEL)
+    if settings.toxicity_model_vi:
+        names.append(settings.toxicity_model_vi)
+    for name in names:
+        man = shipped.manifest(name)
+        try:
+            files = shipped.assemble(shipped.cache_dir(models_dir or settings.models_dir), name)
+        except (shipped.ShippedModelError, e5base.ImageError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{man.name} {man.version}: {files.checkpoint}")
 
 
 @main.command("build-checkpoint")

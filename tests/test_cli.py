@@ -44,18 +44,20 @@ def test_token_lifecycle(run, db_url: str) -> None:  # type: ignore[no-untyped-d
     assert again.exit_code != 0
 
 
-def test_prepare_model_assembles_the_shipped_model(
+def test_prepare_model_assembles_the_shipped_models(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.delenv("MODERATION_TOXICITY_MODEL", raising=False)
-    monkeypatch.delenv("MODERATION_TOXICITY_CHECKPOINT", raising=False)
+    for name in ("TOXICITY_MODEL", "TOXICITY_CHECKPOINT", "TOXICITY_MODEL_VI"):
+        monkeypatch.delenv(f"MODERATION_{name}", raising=False)
     result = CliRunner().invoke(main, ["prepare-model", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "minilm-toxic-en" in result.output
-    assembled = list((tmp_path / "shipped").glob("*/model.ckpt"))
-    assert len(assembled) == 1 and str(assembled[0]) in result.output
+    assert "minilm-toxic-en" in result.output and "e5-toxic-multi" in result.output
+    assembled = sorted((tmp_path / "shipped").glob("*/model.ckpt"))
+    assert len(assembled) == 2 and all(str(path) in result.output for path in assembled)
 
+    # another English model, no Vietnamese one: nothing of ours to assemble
     monkeypatch.setenv("MODERATION_TOXICITY_MODEL", "original")
+    monkeypatch.setenv("MODERATION_TOXICITY_MODEL_VI", "")
     other = CliRunner().invoke(main, ["prepare-model", "--dir", str(tmp_path / "other")])
     assert other.exit_code == 0 and "nothing to assemble" in other.output
     assert not (tmp_path / "other").exists()
