@@ -44,7 +44,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 #: What may make the chat reading differ from the plain one: a run of three equal letters,
 #: a symbol or a digit between two letters.
-_CHAT_HINT = re.compile(r"([^\W\d_])\1\1|[^\W\d_](?:[^\w\s]+|\d)[^\W\d_]")
+#: (Not an apostrophe: "don't" and "it's" are English, not chat spellings.)
+_CHAT_HINT = re.compile(r"([^\W\d_])\1\1|[^\W\d_](?:[^\w\s'’]+|\d)[^\W\d_]")
 _CHUNK = re.compile(r"\S+")
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 _PIECES = re.compile(r"[^\w*]+|_+")
@@ -99,16 +100,25 @@ def _chat_chunk(chunk: str) -> list[tuple[str, ...]]:
     return tokens
 
 
-def chat_words(text: str) -> list[tuple[str, ...]] | None:
-    """The text's words read as chat spellings, each with its readings; None if the
-    chat reading is the plain one (most texts: then it costs one regex search)."""
+def chat_words(text: str) -> tuple[list[tuple[str, ...]], set[int]] | None:
+    """The text's words read as chat spellings, each with its readings, and the positions
+    whose reading differs from the plain one; None if none does (most texts: then it
+    costs one regex search)."""
     text = unicodedata.normalize("NFC", text).lower()
     if not _CHAT_HINT.search(text):
         return None
-    tokens = [t for chunk in _CHUNK.findall(text) for t in _chat_chunk(chunk)]
-    if [t for (t, *_) in tokens] == _WORD.findall(text) and all(len(t) == 1 for t in tokens):
-        return None
-    return tokens
+    tokens: list[tuple[str, ...]] = []
+    changed: set[int] = set()
+    for chunk in _CHUNK.findall(text):
+        if not _CHAT_HINT.search(chunk):
+            tokens += [(w,) for w in _WORD.findall(chunk)]
+            continue
+        plain = _WORD.findall(chunk)
+        read = _chat_chunk(chunk)
+        if [r[0] for r in read] != plain or any(len(r) > 1 for r in read):
+            changed.update(range(len(tokens), len(tokens) + len(read)))
+        tokens += read
+    return (tokens, changed) if changed else None
 
 
 @dataclass(frozen=True)
@@ -143,12 +153,14 @@ class WordMatcher:
         # first word's length -> the same, for a "*" in the text's first word
         self._by_length: dict[int, list[tuple[tuple[str, ...], Rule]]] = {}
         self.size = 0
+        self._longest = 1  # words in the longest rule
         for item in rules:
             rule = item if isinstance(item, Rule) else Rule(*item)
             rule_words = tuple(words(rule.phrase))
             if not rule_words:
                 continue
             entry = (rule_words, rule)
+            self._longest = max(self._longest, len(rule_words))
             self._index.setdefault(_strip(rule_words[0]), []).append(entry)
             self._by_length.setdefault(len(rule_words[0]), []).append(entry)
             self.size += 1
@@ -169,6 +181,8 @@ class WordMatcher:
         return not _accented(text_word) or (not strict and not _accented(rule_word))
 
     def _candidates(self, readings: tuple[str, ...]) -> list[tuple[tuple[str, ...], Rule]]:
+        if len(readings) == 1 and "*" not in readings[0]:
+            return self._index.get(_strip(readings[0]), [])
         found: list[tuple[tuple[str, ...], Rule]] = []
         for reading in readings:
             if "*" in reading:
@@ -178,10 +192,14 @@ class WordMatcher:
         return found
 
     def _scan(
-        self, tokens: list[tuple[str, ...]], vietnamese: bool, found: dict[str, Match]
+        self,
+        tokens: list[tuple[str, ...]],
+        vietnamese: bool,
+        found: dict[str, Match],
+        starts: Iterable[int] | None = None,
     ) -> None:
-        for i, readings in enumerate(tokens):
-            for rule_words, rule in self._candidates(readings):
+        for i in range(len(tokens)) if starts is None else starts:
+            for rule_words, rule in self._candidates(tokens[i]):
                 if rule.phrase in found or i + len(rule_words) > len(tokens):
                     continue
                 if rule.scope == "vi" and not vietnamese:
@@ -209,5 +227,8 @@ class WordMatcher:
         self._scan([(w,) for w in words(text)], vietnamese, found)
         chat = chat_words(text)
         if chat is not None:
-            self._scan(chat, vietnamese, found)
+            tokens, changed = chat
+            # only the runs that contain a word read differently can match differently
+            starts = {i for c in changed for i in range(max(0, c - self._longest + 1), c + 1)}
+            self._scan(tokens, vietnamese, found, sorted(starts))
         return list(found.values())
