@@ -127,10 +127,11 @@ def _really_valid(case: Any, known: dict[str, list[Any]], keys: Any) -> Any:
 
     The document cannot say that a cursor must be one the API returned, that a score
     range's min is at most its max, that a parent_id must name a comment on the same
-    article, that an ``allow`` word rule must name an entry of the default lexicon, that an Idempotency-Key is used for one request only, or which code points
-    Unicode leaves unassigned (normalisation drops them, so a text of only those is
-    empty). Valid cases are made so; the refusals are tested in test_comments_api.py,
-    test_moderation_api.py and test_text.py.
+    article, that an ``allow`` word rule must name an entry of the default lexicon, that
+    an Idempotency-Key is used for one request only, or which code points Unicode leaves
+    unassigned (normalisation drops them, so a text of only those is empty). Valid cases
+    are made so; the refusals are tested in test_comments_api.py, test_moderation_api.py,
+    test_vi_lexicon.py and test_text.py.
     """
     case.body = _assigned(case.body)
     case.query = _assigned(case.query)
