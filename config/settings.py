@@ -230,6 +230,12 @@ class Settings:
         "Texts with fewer words than this (and no Vietnamese letters) are too short to "
         "route by language: they are scored.",
     )
+    vi_lexicon: bool = _setting(
+        True,
+        "Apply the default Vietnamese word list (service/policy/lexicon/vi.json: certain entries "
+        "reject, suspect ones hold) under the site's own; a site's word rule overrides an entry, "
+        "`allow` switches one off (docs/vi-lexicon.md).",
+    )
     spam_allow_domains: tuple[str, ...] = _setting(
         (),
         "Link domains never counted as spam signals (the site's own), comma-separated.",

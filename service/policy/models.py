@@ -14,6 +14,7 @@ from service.db import Base, utcnow
 class WordKind(enum.StrEnum):
     BANNED = "banned"  # reject
     SUSPECT = "suspect"  # hold for review
+    ALLOW = "allow"  # switch off the default lexicon's entry for the same phrase
 
 
 class Standing(enum.StrEnum):
@@ -34,7 +35,7 @@ class WordRule(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (sa.CheckConstraint("kind IN ('banned', 'suspect')", name="kind"),)
+    __table_args__ = (sa.CheckConstraint("kind IN ('banned', 'suspect', 'allow')", name="kind"),)
 
 
 class AuthorStanding(Base):

@@ -29,7 +29,15 @@ class StandingOutSchema(ma.Schema):
 
 class WordInSchema(InputSchema):
     phrase = NormalizedText(required=True, max_length=200, one_line=True)
-    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in WordKind]))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([k.value for k in WordKind]),
+        metadata={
+            "description": "banned rejects, suspect holds; for a phrase of the default "
+            "lexicon (GET .../words/defaults) either replaces the entry's own kind, and "
+            "allow switches the entry off (allow needs such a phrase: 422 otherwise)"
+        },
+    )
     note = NormalizedText(max_length=500, load_default=None)
 
 
@@ -40,3 +48,26 @@ class WordOutSchema(ma.Schema):
     note = fields.String(allow_none=True)
     created_by = fields.String(allow_none=True)
     created_at = fields.DateTime()
+
+
+class DefaultWordOutSchema(ma.Schema):
+    phrase = fields.String()
+    severity = fields.String(
+        metadata={"description": "certain (rejects), suspect (holds) or removed (never matches)"}
+    )
+    kind = fields.String(
+        allow_none=True,
+        metadata={"description": "what it does now: banned, suspect, or null when off"},
+    )
+    override = fields.String(
+        allow_none=True,
+        metadata={"description": "the kind of the site's rule for this phrase, if any"},
+    )
+    scope = fields.String(
+        allow_none=True, metadata={"description": "vi: only in Vietnamese comments"}
+    )
+    unaccented = fields.Boolean(
+        metadata={"description": "whether text written without diacritics matches it"}
+    )
+    note = fields.String(allow_none=True, metadata={"description": "why removed, or a note"})
+    added = fields.Boolean(metadata={"description": "not in the source list"})

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from service.comments.models import Comment, Status
 from service.comments.status import StatusListener, change_status
 from service.db import Session
-from service.errors import Conflict
-from service.policy.models import AuthorStanding, Standing, WordRule
+from service.errors import Conflict, Invalid
+from service.policy import lexicon as lexicons
+from service.policy.lexicon import Lexicon, merged_rules
+from service.policy.models import AuthorStanding, Standing, WordKind, WordRule
 from service.policy.words import WordMatcher
 
 
@@ -44,11 +46,13 @@ class WordListCache:
 
     The check is one cheap aggregate query; rebuilding happens only when a rule was
     added or removed, so the pipeline does not read the whole list for every comment.
+    ``lexicon``: the default list merged under the site's rules (None: the site's only).
     """
 
-    def __init__(self, check_every_s: float = 5.0) -> None:
+    def __init__(self, check_every_s: float = 5.0, lexicon: Lexicon | None = None) -> None:
         self.check_every_s = check_every_s
-        self._matcher = WordMatcher(())
+        self.lexicon = lexicon
+        self._matcher = WordMatcher(merged_rules((), lexicon))
         self._stamp: tuple[int, int | None] | None = None
         self._checked_at = float("-inf")
 
@@ -59,7 +63,7 @@ class WordListCache:
                 session.execute(sa.select(sa.func.count(), sa.func.max(WordRule.id))).one()
             )
             if stamp != self._stamp:
-                self._matcher = WordMatcher(word_rules(session))
+                self._matcher = WordMatcher(merged_rules(word_rules(session), self.lexicon))
                 self._stamp = stamp  # type: ignore[assignment]
             self._checked_at = now
         return self._matcher
@@ -109,8 +113,18 @@ def set_author_standing(
 def add_word_rule(
     session: Session, phrase: str, kind: str, note: str | None, actor: str
 ) -> WordRule:
-    """Put a phrase (normalised) on the ``kind`` list; 409 if it is on a list already."""
+    """Put a phrase (normalised) on the ``kind`` list; 409 if it is on a list already.
+
+    ``allow`` switches off the default lexicon's entry for the phrase, so it must name
+    one (422 otherwise: an allow rule matches nothing by itself).
+    """
     phrase = normalize_phrase(phrase)
+    if kind == WordKind.ALLOW and lexicons.vietnamese().active(phrase) is None:
+        raise Invalid(
+            f"{phrase!r} is not an entry of the default word list, so there is nothing to "
+            "allow; GET /v1/moderation/words/defaults lists the entries.",
+            code="not_a_default_word",
+        )
     if session.scalars(sa.select(WordRule).where(WordRule.phrase == phrase)).first():
         raise Conflict(
             f"{phrase!r} is already on a word list; delete it first to change its kind.",

@@ -7,7 +7,8 @@ Rules, strongest first. Any *reject* rule rejects; otherwise any *hold* rule hol
 otherwise the comment is approved. Every rule that fired is listed, so moderators see
 all of them, not only the first:
 
-- reject: article closed, author banned, a banned word, spam probability at or above
+- reject: article closed, author banned, a banned word (a site's or the default
+  lexicon's ``certain`` entry: the reason names the lexicon), spam probability at or above
   the spam band's high edge, any toxicity label at or above its band's high edge;
 - hold: pre-moderated article, author on always-review, a suspect word, the language
   is one the model does not cover (never scored as if it were English), the scorer
@@ -57,6 +58,9 @@ class PolicyInput:
     author_standing: str = Standing.NORMAL.value
     banned_words: tuple[str, ...] = ()
     suspect_words: tuple[str, ...] = ()
+    #: the default lexicon's name ("vi-default@1") and which of the words came from it
+    lexicon: str | None = None
+    lexicon_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,20 @@ def _reason(rule: str, effect: str, **detail: Any) -> dict[str, Any]:
     return {"rule": rule, "effect": effect, **{k: v for k, v in detail.items() if v is not None}}
 
 
+def _word_reason(
+    rule: str, effect: str, found: tuple[str, ...], inp: PolicyInput
+) -> dict[str, Any]:
+    """A word rule's reason; names the default lexicon when some of the words are its."""
+    from_lexicon = [w for w in found if w in inp.lexicon_words]
+    return _reason(
+        rule,
+        effect,
+        words=list(found),
+        lexicon=inp.lexicon if from_lexicon else None,
+        lexicon_words=from_lexicon or None,
+    )
+
+
 def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
     """Apply the rules to one comment's pipeline results."""
     reasons: list[dict[str, Any]] = []
@@ -78,7 +96,7 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
     if inp.author_standing == Standing.BANNED:
         reasons.append(_reason("author_banned", REJECTED))
     if inp.banned_words:
-        reasons.append(_reason("banned_word", REJECTED, words=list(inp.banned_words)))
+        reasons.append(_word_reason("banned_word", REJECTED, inp.banned_words, inp))
 
     if inp.spam is not None:
         low, high = config.spam_band
@@ -106,7 +124,7 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> Decision:
     if inp.author_standing == Standing.ALWAYS_REVIEW:
         reasons.append(_reason("author_always_review", HELD))
     if inp.suspect_words:
-        reasons.append(_reason("suspect_word", HELD, words=list(inp.suspect_words)))
+        reasons.append(_word_reason("suspect_word", HELD, inp.suspect_words, inp))
     if not inp.language_supported:
         reasons.append(_reason("language_unsupported", HELD, language=inp.language))
     rejected = any(r["effect"] == REJECTED for r in reasons)

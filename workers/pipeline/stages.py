@@ -37,6 +37,7 @@ from service.comments.status import (
 )
 from service.db import Session, utcnow
 from service.dispatch import SCORE_TOXICITY, Dispatcher
+from service.policy import lexicon as lexicons
 from service.policy.models import WordKind
 from service.policy.services import WordListCache, author_standing, author_standings
 from workers.pipeline.decision import Decision, PolicyConfig, PolicyInput, decide
@@ -98,7 +99,8 @@ class Pipeline:
 
     @cached_property
     def words(self) -> WordListCache:
-        return WordListCache()
+        lexicon = lexicons.vietnamese() if self.settings.vi_lexicon else None
+        return WordListCache(lexicon=lexicon)
 
     @cached_property
     def policy(self) -> PolicyConfig:
@@ -166,6 +168,8 @@ def policy_input(
         author_standing=standing,
         banned_words=tuple(words.get("banned", ())),
         suspect_words=tuple(words.get("suspect", ())),
+        lexicon=words.get("lexicon"),
+        lexicon_words=tuple(words.get("from_lexicon", ())),
     )
 
 
@@ -226,7 +230,11 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
         return "already_decided"
 
     standing = author_standing(session, comment.author_id)
-    matches = pipeline.words.matcher(session).find(comment.body)
+    # Language before the word lists (it used to come after): the default lexicon's
+    # entries that are also English ("dm", "cc") apply only to Vietnamese comments.
+    language = pipeline.language.detect(comment.body)
+    words = pipeline.words
+    matches = words.matcher(session).find(comment.body, vietnamese=language.code == "vi")
     signals: dict[str, Any] = {
         "author": {"standing": standing},
         "words": {
@@ -234,6 +242,9 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
             "suspect": [m.phrase for m in matches if m.kind == WordKind.SUSPECT],
         },
     }
+    from_lexicon = [m.phrase for m in matches if m.source != "site"]
+    if from_lexicon and words.lexicon is not None:
+        signals["words"] |= {"lexicon": words.lexicon.label, "from_lexicon": from_lexicon}
 
     def finish(decision: Decision, **extra: Any) -> str:
         _apply(session, pipeline, comment, decision, {"signals": signals, **extra})
@@ -244,7 +255,6 @@ def run_cheap_stages(session: Session, pipeline: Pipeline, comment_id: uuid.UUID
     if early.status == Status.REJECTED:
         return finish(early)
 
-    language = pipeline.language.detect(comment.body)
     supported = (
         language.code is None
         or not language.reliable
