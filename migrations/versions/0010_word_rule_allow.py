@@ -10,7 +10,7 @@ Create Date: 2026-12-12 10:00:00
 from alembic import op
 
 revision = '0010'
-down_revision = '0008'
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
