@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import unicodedata
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from service.policy.words import WordMatcher
 from tests.factories import make_article, make_comment
 from workers.pipeline.decision import decide
 from workers.pipeline.language import LanguageDetector
-from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages
+from workers.pipeline.stages import Pipeline, policy_input, run_cheap_stages, score_and_decide
+from workers.toxicity.scorer import KeywordScorer
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vn-badwords" / "vi.json"
 LEXICON = lexicon.vietnamese()
@@ -219,9 +222,22 @@ def lexicon_pipeline(app: Flask, **settings: Any) -> Pipeline:
 
 
 def judge(session: Session, pipeline: Pipeline, body: str) -> Comment:
+    """Both stages; the models (English and Vietnamese) find nothing toxic in any text."""
     comment = make_comment(session, make_article(session), status=Status.PENDING, body=body)
     session.commit()
-    run_cheap_stages(session, pipeline, comment.id)
+    if run_cheap_stages(session, pipeline, comment.id) == "sent_to_toxicity":
+        session.commit()
+        harmless = KeywordScorer({})
+        score_and_decide(
+            session,
+            pipeline,
+            str(comment.id),
+            lambda: harmless,
+            session.commit,
+            token=f"task-{uuid.uuid4()}",
+            lease=timedelta(seconds=30),
+            get_vi_scorer=lambda: harmless,
+        )
     session.commit()
     session.expire_all()
     return session.get(Comment, comment.id)
@@ -248,16 +264,17 @@ def test_default_list_judges_with_no_setup_and_names_the_entry(
     ]
     assert rejected.signals["words"]["from_lexicon"] == ["đm"]
     held = judge(session, pipeline, "Đồ ngu như chó, câm mồm đi")
-    assert held.status == Status.HELD
+    assert held.status == Status.HELD  # by its words, though the model found nothing
     [reason] = word_reasons(held)
     assert reason["lexicon_words"] == ["ngu", "câm mồm"]
-    # the stored decision re-derives from the stored signals
-    for comment in (rejected, held):
-        inp = policy_input(comment, comment.signals, "normal", toxicity_skipped="not_scored_yet")
-        assert decide(inp, pipeline.policy).reasons == comment.reasons
+    # the stored decisions re-derive from the stored signals
+    inp = policy_input(rejected, rejected.signals, "normal", toxicity_skipped="not_scored_yet")
+    assert decide(inp, pipeline.policy).reasons == rejected.reasons
+    inp = policy_input(held, held.signals, "normal", toxicity=held.scores)
+    assert decide(inp, pipeline.policy_vi).reasons == held.reasons
     english = judge(session, pipeline, "DM me and cc the editor about this story please")
     assert word_reasons(english) == []
-    assert english.status == Status.PENDING  # on its way to the toxicity model
+    assert english.status == Status.APPROVED
 
 
 def test_setting_off_leaves_only_the_sites_rules(
