@@ -158,9 +158,11 @@ know that a held comment which only mentions a group is most likely fine.
     return f"""# Models
 
 Every model this service ships, with what it was trained on and how it was measured.
-This file is written by `make model` (`training/toxicity.py` and
-`training/toxicity_card.py`) from the run that built the shipped artifact: every figure
-below was measured in that one run. Do not edit the figures by hand; rerun the command.
+The English section is written by `make model` (`training/toxicity.py` and
+`training/toxicity_card.py`), the Vietnamese one (at the end) by `make vi-model`
+(`training/vi_toxicity.py` and `training/vi_card.py`), each from the run that built its
+shipped artifact: every figure in a section was measured in that one run. Do not edit
+the figures by hand; rerun the command.
 
 ## `{man["name"]}` {man["version"]}: English toxicity
 

@@ -34,12 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def lexicon_matcher() -> Any:
-    """The word lists a fresh install has (the shipped Vietnamese lexicon), or None."""
-    try:
-        from service.policy.lexicon import default_matcher
-    except ImportError:
-        return None
-    return default_matcher()
+    """The word lists a fresh install has: the shipped Vietnamese lexicon."""
+    from service.policy.lexicon import merged_rules, vietnamese
+    from service.policy.words import WordMatcher
+
+    return WordMatcher(merged_rules([], vietnamese()))
 
 
 def decisions(
@@ -54,7 +53,8 @@ def decisions(
         banned: list[str] = []
         suspect: list[str] = []
         if matcher is not None:
-            for match in matcher.find(row["text"]):
+            # every dev row is Vietnamese: the entries scoped to Vietnamese apply
+            for match in matcher.find(row["text"], vietnamese=True):
                 (banned if match.kind == "banned" else suspect).append(match.phrase)
         toxicity = (
             {label: float(scores[i, j]) for j, label in enumerate(LABELS)}
@@ -109,7 +109,7 @@ def section(report: dict[str, Any], work: Path) -> str:
     scores = np.load(work / "dev-scores-tuned.npy")[~tune]
     frozen_scores = np.load(work / "dev-scores-frozen.npy")[~tune]
     frozen_bands = {k: tuple(v) for k, v in report["vi_frozen"]["bands"].items()}
-    lex = decisions(None, rep, bands, matcher) if matcher is not None else None
+    lex = decisions(None, rep, bands, matcher)
     model_only = decisions(scores, rep, bands, None)
     both = decisions(scores, rep, bands, matcher)
     frozen = decisions(frozen_scores, rep, frozen_bands, None)
@@ -141,8 +141,9 @@ def section(report: dict[str, Any], work: Path) -> str:
         "characters and emoji. The embedding table shrinks from 96M parameters to "
         f"{vocab['kept'] * 384 / 1e6:.1f}M; the layers are unchanged.",
         f"- **Fine-tuning:** the English toxicity rows (the English model's sources and "
-        f"per-source splits, above): {report['train_rows']:,} training rows (every toxic "
-        "one, then clean ones), six Detoxify labels, masked soft-label BCE. Word "
+        f"per-source splits, above): {report['train_rows']:,} training rows (every Jigsaw "
+        f"one, {args['civil_rows']:,} Civil Comments and {args['davidson_rows']:,} Davidson "
+        "ones at random), six Detoxify labels, masked soft-label BCE. Word "
         f"embeddings and the lower {12 - args['tune_layers']} layers stay frozen (they keep "
         "the encoder's cross-lingual alignment, and their outputs are computed once); "
         f"the top {args['tune_layers']} layers, a pooler and the classifier train "
@@ -223,7 +224,7 @@ def section(report: dict[str, Any], work: Path) -> str:
             [
                 _rate_row("frozen encoder, its own bands", rates(frozen, rep)),
                 _rate_row("model alone (shipped bands)", rates(model_only, rep)),
-                *([_rate_row("lexicon alone", rates(lex, rep))] if lex is not None else []),
+                _rate_row("lexicon alone", rates(lex, rep)),
                 _rate_row("**model + lexicon (what runs)**", rates(both, rep)),
             ],
         ),
@@ -252,18 +253,19 @@ def section(report: dict[str, Any], work: Path) -> str:
         "clean comments are held by the model alone rather than approved), its high edge "
         "0.02 above the highest clean tune comment.",
         "",
-        table(["label", "low (hold)", "high (reject)"], [[k, num(v[0]), num(v[1])] for k, v in bands.items()]),
+        table(
+            ["label", "low (hold)", "high (reject)"],
+            [[k, num(v[0]), num(v[1])] for k, v in bands.items()],
+        ),
         "",
         "### Lexicon",
         "The shipped Vietnamese word list (docs/vi-lexicon.md) runs before the model: a "
         "`certain` entry rejects, a `suspect` entry holds. Its hold rate on clean report "
-        "comments is the `lexicon alone` row above"
-        + (
-            f": {pct(rates(lex, rep)['clean_held'] + rates(lex, rep)['clean_rejected'])} "
-            "of clean and critical comments held or rejected by it."
-            if lex is not None
-            else "."
-        ),
+        "comments is the `lexicon alone` row above: "
+        f"{pct(rates(lex, rep)['clean_held'] + rates(lex, rep)['clean_rejected'])} of clean "
+        "and critical comments held or rejected by it, "
+        f"{pct(rates(lex, rep)['toxic_held'] + rates(lex, rep)['toxic_rejected'])} of toxic "
+        "ones caught by it alone.",
         "",
         "### Learning from moderators",
         "docs/vi-learning.md: every moderator decision on a Vietnamese comment becomes a "
