@@ -259,18 +259,23 @@ class AnalyzeWorker:
     """A toxicity worker's analyze thread (the real serving loop) with a stand-in model.
 
     ``scorer`` is what the process's scorer holder would return, or the exception it
-    would raise; the language identifier is the real one.
+    would raise; ``vi_scorer`` the same for TOXICITY_MODEL_VI's holder (None: the
+    setting is empty); the language identifier is the real one.
     """
 
-    def __init__(self, redis_url: str, scorer: Any) -> None:
+    def __init__(self, redis_url: str, scorer: Any, vi_scorer: Any = None) -> None:
         self.scorer = scorer
+        self.vi_scorer = vi_scorer
         self.client = redis.Redis.from_url(redis_url)
         self.stop = threading.Event()
         self.gate = ModelGate()
         self.thread = threading.Thread(
             target=serve,
             args=(self.client, self.get, self.gate, LanguageDetector().detect, self.stop),
-            kwargs={"poll_s": 0.2},
+            kwargs={
+                "poll_s": 0.2,
+                "get_vi_scorer": self.get_vi if vi_scorer is not None else None,
+            },
             daemon=True,
         )
 
@@ -278,6 +283,11 @@ class AnalyzeWorker:
         if isinstance(self.scorer, Exception):
             raise self.scorer
         return self.scorer
+
+    def get_vi(self) -> Any:
+        if isinstance(self.vi_scorer, Exception):
+            raise self.vi_scorer
+        return self.vi_scorer
 
     def __enter__(self) -> AnalyzeWorker:
         self.thread.start()

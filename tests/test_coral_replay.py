@@ -131,10 +131,31 @@ def test_coral_analyze_is_read_as_coral_reads_it(
     assert session.scalar(sa.select(sa.func.count()).select_from(AnalyzeRequest)) == 0
 
 
-def test_coral_vietnamese_tenant_is_told_the_language_is_unsupported(
+def test_coral_vietnamese_tenant_gets_the_vietnamese_models_score(
+    client: FlaskClient, redis_url: str, key: str
+) -> None:
+    # "vi" is not in convertLanguage: Coral sends "en"; detection routes the text to
+    # TOXICITY_MODEL_VI (a stand-in here), never to the English model
+    text = "Bài viết này thật là ngu ngốc và vô học"
+    vietnamese = KeywordScorer({"ngu": {"toxicity": 0.9}}, languages=("vi",))
+    with AnalyzeWorker(redis_url, KeywordScorer(), vietnamese) as worker:
+        result = send_to_perspective(
+            client,
+            ENDPOINT,
+            key,
+            "comments:analyze",
+            "vi",
+            {"text": text, "doNotStore": True, "model": "TOXICITY"},
+        )
+    assert result["ok"], result
+    assert toxic_phase(result, "TOXICITY") == {"score": 0.9, "isToxic": True}
+    assert worker.vi_scorer.calls == [[text]] and worker.scorer.calls == []
+
+
+def test_coral_vietnamese_tenant_without_a_vietnamese_model_is_told_it_is_unsupported(
     client: FlaskClient, analyze_worker: AnalyzeWorker, key: str
 ) -> None:
-    # "vi" is not in convertLanguage: Coral sends "en"; the text is still not scored
+    # analyze_worker has no Vietnamese model (TOXICITY_MODEL_VI empty): not scored at all
     result = send_to_perspective(
         client,
         ENDPOINT,

@@ -2,7 +2,9 @@
 
 gunicorn serves the API, a real Celery toxicity worker serves ``comments:analyze`` with a
 Detoxify checkpoint built here (loaded through Detoxify's own code), on a private
-redis-server and a PostgreSQL database of this module's own.
+redis-server and a PostgreSQL database of this module's own. Its TOXICITY_MODEL_VI is
+empty; a second stack, started only for the Vietnamese test (and skipped where the
+shipped Vietnamese model is absent), has the shipped one as well.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from config.settings import SHIPPED_VI_TOXICITY_MODEL
 from service.db import Database
 from service.moderation.auth import create_token
 from service.perspective.models import AnalyzeRequest
 from service.perspective.services import attribute_score
 from tests.helpers import PrivateRedis, migrated_pg_database
 from tests.stack import Stack
+from workers.toxicity import shipped
 from workers.toxicity.checkpoint import CheckpointFiles, build_checkpoint
-from workers.toxicity.scorer import DetoxifyScorer
+from workers.toxicity.scorer import MODEL_LANGUAGES, DetoxifyScorer
+from workers.toxicity.shipped import ShippedModelError
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +61,59 @@ def url(
         redis_server,
         tmp_path_factory.mktemp("logs"),
         MODERATION_TOXICITY_MODEL="original",
+        MODERATION_TOXICITY_MODEL_VI="",
         **tiny.env(),
     )
     try:
         _api, api_url = stack.api()
         worker = stack.worker("toxicity", concurrency=1, prefetch=16)
         worker.wait_for_output("loaded in", timeout=120)  # the child has its model
+        yield api_url
+    finally:
+        stack.stop()
+        redis_server.stop()
+
+
+@pytest.fixture(scope="module")
+def vi_model(tmp_path_factory: pytest.TempPathFactory) -> DetoxifyScorer:
+    """The shipped Vietnamese model, loaded here: what the worker's answers are checked against."""
+    try:
+        shipped.manifest(SHIPPED_VI_TOXICITY_MODEL)
+    except ShippedModelError as exc:
+        pytest.skip(str(exc))
+    scorer = DetoxifyScorer(
+        model_type=SHIPPED_VI_TOXICITY_MODEL,
+        models_dir=str(tmp_path_factory.mktemp("vi-models")),
+        languages=MODEL_LANGUAGES[SHIPPED_VI_TOXICITY_MODEL],
+    )
+    scorer.load()
+    return scorer
+
+
+@pytest.fixture(scope="module")
+def vi_url(
+    database: Database,
+    tiny: CheckpointFiles,
+    vi_model: DetoxifyScorer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The API and a toxicity worker with both models, as a default install runs them."""
+    redis_server = PrivateRedis().start()
+    stack = Stack(
+        database.url,
+        redis_server,
+        tmp_path_factory.mktemp("vi-logs"),
+        MODERATION_TOXICITY_MODEL="original",
+        MODERATION_TOXICITY_MODEL_VI=SHIPPED_VI_TOXICITY_MODEL,
+        # the folder the test's own copy was assembled in: built once
+        MODERATION_MODELS_DIR=str(vi_model.models_dir),
+        **tiny.env(),
+    )
+    try:
+        _api, api_url = stack.api()
+        worker = stack.worker("toxicity", concurrency=1, prefetch=16)
+        # the warm-up loads the main model, then the Vietnamese one
+        worker.wait_for_output(f"toxicity model {SHIPPED_VI_TOXICITY_MODEL}@", timeout=180)
         yield api_url
     finally:
         stack.stop()
@@ -126,7 +178,9 @@ def test_analyze_is_scored_by_the_toxicity_workers_model(
         assert all(r.model and r.model.startswith("detoxify-checkpoint:") for r in rows)
 
 
-def test_vietnamese_is_refused_not_scored_as_english(url: str, key: str) -> None:
+def test_without_a_vietnamese_model_vietnamese_is_refused_not_scored_as_english(
+    url: str, key: str
+) -> None:
     response = analyze(
         url,
         key,
@@ -144,6 +198,55 @@ def test_vietnamese_is_refused_not_scored_as_english(url: str, key: str) -> None
     assert error["details"][0]["languageNotSupportedByAttributeError"]["detectedLanguages"] == [
         "vi"
     ]
+
+
+def test_vietnamese_is_scored_by_the_vietnamese_model(
+    vi_url: str, key: str, vi_model: DetoxifyScorer, database: Database
+) -> None:
+    text = "Bài viết này thật là ngu ngốc, tác giả nên nghỉ viết đi"
+    response = analyze(
+        vi_url,
+        key,
+        {
+            "comment": {"text": text},
+            "requestedAttributes": {"TOXICITY": {}, "INSULT": {}},
+            "languages": ["en"],  # as Coral Talk sends it: detection decides
+            "clientToken": "vi-1",
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = vi_model.score([text])[0]
+    for attribute in ("TOXICITY", "INSULT"):
+        got = body["attributeScores"][attribute]["summaryScore"]["value"]
+        assert got == pytest.approx(attribute_score(attribute, expected), abs=1e-5)
+    assert body["languages"] == ["vi"] and body["detectedLanguages"] == ["vi"]
+    with database.session() as session:
+        row = session.scalars(sa.select(AnalyzeRequest).where(AnalyzeRequest.text == text)).one()
+        assert row.model == f"{vi_model.name}@{vi_model.version}"
+
+    # English still goes to the main model, and a language neither covers is refused
+    english_text = "Thanks for the clear report on the council budget."
+    english = analyze(
+        vi_url, key, {"comment": {"text": english_text}, "requestedAttributes": {"TOXICITY": {}}}
+    )
+    assert english.status_code == 200, english.text
+    with database.session() as session:
+        row = session.scalars(
+            sa.select(AnalyzeRequest).where(AnalyzeRequest.text == english_text)
+        ).one()
+        assert row.model is not None and row.model.startswith("detoxify-checkpoint:")
+    thai = analyze(
+        vi_url,
+        key,
+        {
+            "comment": {"text": "บทความนี้โง่มาก ผู้เขียนควรหยุดเขียนได้แล้ว"},
+            "requestedAttributes": {"TOXICITY": {}},
+            "doNotStore": True,
+        },
+    )
+    assert thai.status_code == 400
+    assert thai.json()["error"]["details"][0]["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
 
 
 def test_googles_client_works_from_our_discovery_document(

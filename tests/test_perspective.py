@@ -167,13 +167,14 @@ def test_score_threshold_leaves_low_scores_out(
         ("ngu quá", ["vi"]),
     ],
 )
-def test_languages_no_model_covers_are_refused_unscored(
+def test_without_a_vietnamese_model_vietnamese_is_refused_unscored(
     client: FlaskClient,
     analyze_worker: AnalyzeWorker,
     analyze_key: str,
     text: str,
     languages: list[str],
 ) -> None:
+    # analyze_worker has no Vietnamese model: TOXICITY_MODEL_VI is empty
     response = analyze(
         client,
         analyze_key,
@@ -204,6 +205,12 @@ def test_language_check_rules() -> None:
     assert check_languages(["en"], "vi", True, en).unsupported == ["vi"]
     assert check_languages(["fr", "es"], "fr", True, en).unsupported == ["fr", "es"]
     assert check_languages(["fr"], "fr", True, frozenset({"en", "fr"})).unsupported == []
+    # the language that picks the model: detection when sure, else the client's first
+    both = frozenset({"en", "vi"})
+    assert check_languages(["en"], "vi", True, both).scored_as == "vi"
+    assert check_languages(["vi"], "en", True, both).scored_as == "en"
+    assert check_languages(["vi", "en"], "de", False, both).scored_as == "vi"
+    assert check_languages([], None, False, both).scored_as == "en"
 
 
 def test_sentence_spans() -> None:
@@ -561,3 +568,145 @@ def test_keys_in_urls_never_reach_log_lines() -> None:
     assert "cmt_abcdefghij" not in redact("api_key=cmt_abcdefghij&blog=x")
     assert redact("unknown token cmt_abcdefghijKL_-9 seen") == "unknown token [redacted] seen"
     assert redact("a monkey=banana") == "a monkey=banana"
+
+
+VI_TEXT = "Bài viết này thật là ngu ngốc và vô học, tác giả nên nghỉ viết đi"
+
+
+def vi_keyword_scorer() -> KeywordScorer:
+    """A stand-in for TOXICITY_MODEL_VI: its own words, its own name."""
+    scorer = KeywordScorer({"ngu": {"toxicity": 0.88, "insult": 0.8}}, languages=("vi",))
+    scorer.name = "keyword-fake-vi"
+    return scorer
+
+
+@pytest.mark.parametrize(
+    ("text", "languages"),
+    [
+        (VI_TEXT, []),
+        # Coral Talk sends "en" for locales Perspective lacks: detection still decides
+        (VI_TEXT, ["en"]),
+        ("ngu quá", ["vi"]),
+        ("do ngu, bai viet nhu cut", []),  # unaccented: routed by its words
+    ],
+)
+def test_vietnamese_is_scored_by_the_vietnamese_model(
+    client: FlaskClient,
+    analyze_key: str,
+    redis_url: str,
+    session: Session,
+    text: str,
+    languages: list[str],
+) -> None:
+    with AnalyzeWorker(redis_url, KeywordScorer(), vi_keyword_scorer()) as worker:
+        response = analyze(
+            client,
+            analyze_key,
+            {
+                "comment": {"text": text},
+                "requestedAttributes": {"TOXICITY": {}, "INSULT": {}},
+                "languages": languages,
+            },
+        )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    expected = vi_keyword_scorer().score([text])[0]
+    assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == expected["toxicity"]
+    assert body["attributeScores"]["INSULT"]["summaryScore"]["value"] == expected["insult"]
+    assert expected["toxicity"] == 0.88  # the Vietnamese model's word, not the English one's
+    assert body["languages"] == ["vi"] and body["detectedLanguages"] == ["vi"]
+    assert worker.vi_scorer.calls == [[text]]
+    assert worker.scorer.calls == []  # never the English model
+    row = session.scalars(sa.select(AnalyzeRequest)).one()
+    assert row.model == "keyword-fake-vi@1" and row.languages == ["vi"]
+
+
+@pytest.mark.parametrize(
+    ("text", "languages", "unsupported"),
+    [
+        ("บทความนี้โง่มาก ผู้เขียนควรหยุดเขียนได้แล้ว", [], "th"),
+        ("Cet article est vraiment stupide, l'auteur devrait arrêter d'écrire.", ["en"], "fr"),
+        (INSULT, ["fr"], "fr"),
+    ],
+)
+def test_a_language_neither_model_covers_is_still_refused(
+    client: FlaskClient,
+    analyze_key: str,
+    redis_url: str,
+    text: str,
+    languages: list[str],
+    unsupported: str,
+) -> None:
+    with AnalyzeWorker(redis_url, KeywordScorer(), vi_keyword_scorer()) as worker:
+        response = analyze(
+            client,
+            analyze_key,
+            {
+                "comment": {"text": text},
+                "requestedAttributes": {"TOXICITY": {}},
+                "languages": languages,
+            },
+        )
+    assert response.status_code == 400
+    error = google_error(response)
+    assert (
+        error["message"] == f"Attribute TOXICITY does not support request languages: {unsupported}"
+    )
+    assert error["details"][0]["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    assert worker.scorer.calls == worker.vi_scorer.calls == []
+
+
+def test_requests_for_both_models_are_batched_per_model(
+    redis_url: str, redis_db: redis.Redis
+) -> None:
+    sent = {
+        "a": (["You are an idiot."], []),
+        "b": ([VI_TEXT], ["en"]),
+        "c": (["Thanks. Kill the bill!", "Thanks.", "Kill the bill!"], ["en"]),
+        "d": (["ngu quá"], ["vi"]),
+        "e": (["บทความนี้โง่มาก ผู้เขียนควรหยุดเขียนได้แล้ว"], []),
+    }
+    for request_id, (texts, languages) in sent.items():
+        redis_db.rpush(
+            channel.QUEUE,
+            json.dumps({"id": request_id, "texts": texts, "languages": languages}),
+        )
+    with AnalyzeWorker(redis_url, KeywordScorer(), vi_keyword_scorer()) as w:
+        replies = {
+            request_id: json.loads(redis_db.blpop([channel.REPLY_PREFIX + request_id], 10)[1])
+            for request_id in sent
+        }
+    # one call per model, each with all of its requests' texts; Thai went to neither
+    assert w.scorer.calls == [["You are an idiot.", *sent["c"][0]]]
+    assert w.vi_scorer.calls == [[VI_TEXT, "ngu quá"]]
+    english, vietnamese = KeywordScorer(), vi_keyword_scorer()
+    for request_id, scorer, model in (
+        ("a", english, "keyword-fake@1"),
+        ("c", english, "keyword-fake@1"),
+        ("b", vietnamese, "keyword-fake-vi@1"),
+        ("d", vietnamese, "keyword-fake-vi@1"),
+    ):
+        assert replies[request_id]["scores"] == scorer.score(sent[request_id][0])
+        assert replies[request_id]["model"] == model
+    assert replies["b"]["languages"] == ["vi"]  # scored as what detection said, not "en"
+    assert replies["e"] == {"languages": ["th"], "detected": ["th"], "unsupported": ["th"]}
+
+
+def test_a_vietnamese_model_that_cannot_load_fails_only_vietnamese(
+    client: FlaskClient, analyze_key: str, redis_url: str
+) -> None:
+    unavailable = ScorerUnavailable("no shipped model 'e5-toxic-multi'")
+    with AnalyzeWorker(redis_url, KeywordScorer(), unavailable):
+        vietnamese = analyze(
+            client,
+            analyze_key,
+            {"comment": {"text": VI_TEXT}, "requestedAttributes": {"TOXICITY": {}}},
+        )
+        english = analyze(
+            client,
+            analyze_key,
+            {"comment": {"text": INSULT}, "requestedAttributes": {"TOXICITY": {}}},
+        )
+    assert vietnamese.status_code == 503
+    assert "no shipped model" in google_error(vietnamese)["message"]
+    assert english.status_code == 200

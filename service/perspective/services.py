@@ -88,6 +88,9 @@ class LanguageCheck:
     detected: list[str]
     #: languages no model covers; non-empty means the request is refused
     unsupported: list[str]
+    #: the language that picks the model: detection when sure, else the first of
+    #: ``languages`` (the pipeline routes a comment by what detection calls it)
+    scored_as: str
 
 
 def check_languages(
@@ -115,7 +118,8 @@ def check_languages(
         languages = [detected]
     else:
         languages = ["en"] if "en" in covered else sorted(covered)[:1]
-    return LanguageCheck(languages, found, unsupported)
+    scored_as = detected if detected and reliable else (languages or ["en"])[0]
+    return LanguageCheck(languages, found, unsupported, scored_as)
 
 
 # --- spans ---------------------------------------------------------------------------

@@ -90,6 +90,8 @@ class GatedScorer:
 
 #: most analyze requests answered with one turn at the model (they are scored together)
 MAX_REQUESTS_PER_TURN = 32
+#: the language TOXICITY_MODEL_VI scores (workers/pipeline/stages.py routes it the same way)
+VIETNAMESE = "vi"
 
 
 def score_requests(
@@ -97,45 +99,72 @@ def score_requests(
     gate: ModelGate,
     detect: Callable[[str], Language],
     requests: Sequence[tuple[Sequence[str], Sequence[str]]],
+    get_vi_scorer: Callable[[], ToxicityScorer] | None = None,
 ) -> list[dict[str, Any]]:
     """The replies to analyze requests, each ``(texts, languages)``: scores per text and
-    the model; or the languages the model does not cover (nothing scored); or an error.
+    the model; or the languages no model covers (nothing scored); or an error.
 
-    The texts of all the requests that may be scored go to the model together, in one
-    turn at the gate: under load the requests waiting are batched as comments are (the
-    scorer sorts them by length and cuts its calls by padded tokens), so they keep up
-    with their arrival instead of queueing one model call each behind the batch's.
+    Requests are routed as the pipeline routes comments (``score_and_decide``): those
+    scored as Vietnamese go to ``get_vi_scorer``'s model (TOXICITY_MODEL_VI), the others
+    to the main one; without a Vietnamese model Vietnamese is not covered at all, never
+    scored by the main model. The texts of all the requests for one model go to it
+    together, in one turn at the gate: under load the requests waiting are batched as
+    comments are (the scorer sorts them by length and cuts its calls by padded tokens),
+    so they keep up with their arrival instead of queueing one model call each behind
+    the batch's.
     """
     try:
         scorer = get_scorer()
     except ScorerUnavailable as exc:
-        error = {
-            "error": "scorer_unavailable",
-            "message": f"The toxicity model is unavailable: {exc}",
-        }
-        return [error for _ in requests]
+        return [_unavailable(exc) for _ in requests]
+    covered = scorer.languages - {VIETNAMESE}
+    if get_vi_scorer is not None:
+        covered |= {VIETNAMESE}
     replies: list[dict[str, Any]] = []
-    texts: list[str] = []
+    texts: dict[bool, list[str]] = {False: [], True: []}  # Vietnamese? -> texts
     for request_texts, languages in requests:
         found = detect(request_texts[0])
-        check = check_languages(languages, found.code, found.reliable, scorer.languages)
+        check = check_languages(languages, found.code, found.reliable, covered)
         reply: dict[str, Any] = {"languages": check.languages, "detected": check.detected}
         if check.unsupported:
             reply["unsupported"] = check.unsupported
         else:
-            reply["_texts"] = (len(texts), len(texts) + len(request_texts))
-            texts.extend(request_texts)
+            if check.scored_as not in check.languages:
+                # detection overrode the client's languages: say what it was scored as
+                reply["languages"] = [check.scored_as]
+            group = texts[check.scored_as == VIETNAMESE]
+            reply["_texts"] = (
+                check.scored_as == VIETNAMESE,
+                len(group),
+                len(group) + len(request_texts),
+            )
+            group.extend(request_texts)
         replies.append(reply)
-    if texts:
-        with gate.call(urgent=True):
-            scores = collect(scorer, texts)
-        model = f"{scorer.name}@{scorer.version}"
-        for reply in replies:
-            if "_texts" in reply:
-                begin, end = reply.pop("_texts")
-                reply["scores"] = [{k: float(v) for k, v in s.items()} for s in scores[begin:end]]
-                reply["model"] = model
+    for vietnamese, group in texts.items():
+        if not group:
+            continue
+        error: dict[str, Any] | None = None
+        try:
+            model = get_vi_scorer() if vietnamese and get_vi_scorer else scorer
+        except ScorerUnavailable as exc:
+            error = _unavailable(exc)
+        else:
+            with gate.call(urgent=True):
+                scores = collect(model, group)
+        for i, reply in enumerate(replies):
+            if "_texts" not in reply or reply["_texts"][0] != vietnamese:
+                continue
+            _, begin, end = reply.pop("_texts")
+            if error is not None:
+                replies[i] = error
+                continue
+            reply["scores"] = [{k: float(v) for k, v in s.items()} for s in scores[begin:end]]
+            reply["model"] = f"{model.name}@{model.version}"
     return replies
+
+
+def _unavailable(exc: ScorerUnavailable) -> dict[str, Any]:
+    return {"error": "scorer_unavailable", "message": f"The toxicity model is unavailable: {exc}"}
 
 
 def _parse(raw: bytes) -> tuple[str, list[str], list[str]] | None:
@@ -154,8 +183,10 @@ def serve(
     detect: Callable[[str], Language],
     stop: threading.Event,
     poll_s: float = 1.0,
+    get_vi_scorer: Callable[[], ToxicityScorer] | None = None,
 ) -> None:
-    """Answer analyze requests until ``stop`` is set (a daemon thread of the worker child)."""
+    """Answer analyze requests until ``stop`` is set (a daemon thread of the worker child);
+    ``get_vi_scorer`` is TOXICITY_MODEL_VI's scorer, None when that setting is empty."""
     while not stop.is_set():
         try:
             item = client.blpop([channel.QUEUE], timeout=poll_s)
@@ -174,7 +205,9 @@ def serve(
             continue
         started = time.perf_counter()
         try:
-            replies = score_requests(get_scorer, gate, detect, [(t, lang) for _, t, lang in batch])
+            replies = score_requests(
+                get_scorer, gate, detect, [(t, lang) for _, t, lang in batch], get_vi_scorer
+            )
         except Exception as exc:  # a bug: the callers get an answer, not a timeout
             log.exception("%d analyze request(s) failed", len(batch))
             failed = {"error": "scorer_failed", "message": f"Scoring failed: {type(exc).__name__}"}

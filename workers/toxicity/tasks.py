@@ -100,7 +100,7 @@ class ToxicityTask(AppTask):
     def serve_analyze(self) -> None:
         """Answer ``comments:analyze`` requests (a daemon thread of a fresh worker child)."""
         with self.flask_app.app_context():
-            holder = self.scorer
+            holder, vi_holder = self.scorer, self.vi_scorer
         detector = pipeline_for(self.flask_app).language  # the pipeline's rules, its settings
         detector.detect("load the language model now, not on the first request")
         try:
@@ -110,6 +110,8 @@ class ToxicityTask(AppTask):
                 self.gate,
                 detector.detect,
                 threading.Event(),
+                # Vietnamese goes to its own model, as in the pipeline; none: refused
+                get_vi_scorer=vi_holder.get if vi_holder is not None else None,
             )
         except Exception:
             log.exception("the analyze request thread stopped")
