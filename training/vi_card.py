@@ -28,7 +28,14 @@ from training.toxicity_card import (
     table,
 )
 from training.toxicity_data import LABELS
-from training.vi_toxicity import DEV_SET, NAME, read_dev_set
+from training.vi_toxicity import (
+    BUDGETS,
+    DEV_SET,
+    LET_THROUGH_TARGET,
+    NAME,
+    NEVER,
+    read_dev_set,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -248,10 +255,24 @@ def section(report: dict[str, Any], work: Path) -> str:
         ),
         "",
         "### Bands (`TOXICITY_BANDS_VI`)",
-        f"Chosen on the tune rows: each label's low edge is the clean tune comments' "
-        f"{1 - args['hold_budget']:.0%} quantile (so about {args['hold_budget']:.0%} of "
-        "clean comments are held by the model alone rather than approved), its high edge "
-        "0.02 above the highest clean tune comment.",
+        "Chosen by a rule on the tune rows only: each label's low edge (hold) is the clean "
+        "tune comments' quantile at 1 minus a budget, and the budget is the smallest of "
+        f"{', '.join(f'{b:.0%}' for b in BUDGETS)} at which the model and the lexicon together "
+        f"let at most {LET_THROUGH_TARGET:.0%} of toxic tune comments through (chosen: "
+        f"{tuned['chosen']['budget']:.0%} per label). **The model alone never rejects a "
+        f"Vietnamese comment** (high edges {NEVER}). This was decided after seeing report "
+        "rows: a first evaluation of this model put each reject edge 0.02 above the "
+        "highest clean tune score, and 3 of 136 clean or critical report comments, all "
+        "unaccented, were rejected. Certain lexicon entries reject; a person decides the "
+        "rest.",
+        "",
+        table(
+            ["budget", "clean approved (tune)", "toxic let through (tune)"],
+            [
+                [pct(t["budget"]), pct(t["clean_approved"]), pct(t["toxic_let_through"])]
+                for t in tuned["chosen"]["tried"]
+            ],
+        ),
         "",
         table(
             ["label", "low (hold)", "high (reject)"],

@@ -311,25 +311,47 @@ def read_dev_set(path: Path = DEV_SET) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def vi_bands(tune: np.ndarray, clean: np.ndarray, budget: float) -> dict[str, tuple[float, float]]:
-    """Conservative Vietnamese bands: approve only below what ``budget`` of clean rows pass.
+#: never reject on the Vietnamese model's score alone: 3 of 136 clean report rows (all
+#: unaccented) scored above the highest clean tune row (measured with an edge 0.02 above
+#: it); certain lexicon entries reject, a person decides the rest
+NEVER = 0.999
+#: the most toxic tune comments the model and lexicon together may let through
+LET_THROUGH_TARGET = 0.15
+BUDGETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
-    Cross-lingual scores are poorly calibrated, so the low edge of each label is the
-    clean-tune-rows quantile at ``1 - budget`` (a share ``budget`` of clean comments is
-    held for a person, rather than toxic ones approved), and the high edge (reject with
-    no person) sits where no clean tune comment reaches, with margin, capped at 0.999.
-    """
+
+def vi_bands(tune: np.ndarray, clean: np.ndarray, budget: float) -> dict[str, tuple[float, float]]:
+    """Each label's low edge at the clean tune rows' ``1 - budget`` quantile; no reject edge."""
     bands = {}
     for j, label in enumerate(LABELS):
         values = tune[clean, j]
         low = float(np.quantile(values, 1 - budget)) if len(values) else 0.5
-        high = max(float(values.max()) if len(values) else 0.99, low) + 0.02
-        low = math.ceil(low * 1000) / 1000
-        bands[label] = (
-            min(low, 0.998),
-            min(max(low + 0.001, math.ceil(high * 1000) / 1000), 0.999),
-        )
+        bands[label] = (min(math.ceil(low * 1000) / 1000, 0.998), NEVER)
     return bands
+
+
+def choose_vi_bands(
+    tune: np.ndarray, rows: list[dict[str, str]]
+) -> tuple[dict[str, tuple[float, float]], dict[str, object]]:
+    """Conservative Vietnamese bands, chosen on the dev set's tune rows only.
+
+    Cross-lingual scores are poorly calibrated, so the bands are set by a rule rather
+    than by the scores' meaning: the smallest per-label clean-comment budget (the share
+    of clean tune comments each label may hold) at which the model and the shipped
+    lexicon together let at most ``LET_THROUGH_TARGET`` of toxic tune comments through.
+    """
+    from training.vi_card import decisions, lexicon_matcher, rates
+
+    clean = np.asarray([r["toxic"] == "0" for r in rows])
+    matcher = lexicon_matcher()
+    tried = []
+    for budget in BUDGETS:
+        bands = vi_bands(tune, clean, budget)
+        got = rates(decisions(tune, rows, bands, matcher), rows)
+        tried.append({"budget": budget, **got})
+        if got["toxic_let_through"] <= LET_THROUGH_TARGET:
+            return bands, {"budget": budget, "tried": tried}
+    return bands, {"budget": BUDGETS[-1], "tried": tried}
 
 
 def dev_figures(
@@ -417,7 +439,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--civil-rows", type=int, default=3000)
     parser.add_argument("--davidson-rows", type=int, default=2000)
     parser.add_argument("--test-rows", type=int, default=3000)
-    parser.add_argument("--hold-budget", type=float, default=0.2)
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--limit", type=int, default=0, help="smoke run: rows per source/split")
     parser.add_argument("--no-write", action="store_true", help="train and report only")
@@ -484,11 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             vi = score_texts(mdl, tokenizer, dev_texts, args.max_length)
             np.save(args.work / f"dev-scores-{name}.npy", vi)
             tune = np.asarray([r["split"] == "tune" for r in dev])
-            clean = np.asarray([r["toxic"] == "0" for r in dev])
-            bands = vi_bands(vi[tune], clean[tune], args.hold_budget)
+            bands, chosen = choose_vi_bands(vi[tune], [r for r in dev if r["split"] == "tune"])
             rep = [r for r, t in zip(dev, tune, strict=True) if not t]
             report[f"vi_{name}"] = {
                 "bands": bands,
+                "chosen": chosen,
                 "report": dev_figures(vi[~tune], rep, bands),
             }
     if not args.no_write:
