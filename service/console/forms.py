@@ -16,6 +16,7 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from service.console.reasons import REASON_NAMES, STANDING_NAMES
@@ -35,9 +36,13 @@ class Form(FlaskForm):
         csrf = False  # checked for every POST before any view runs
 
 
-def reason_choices(blank: bool) -> list[tuple[str, Any]]:
+def choices(*pairs: tuple[str, Any]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def reason_choices(blank: bool) -> list[SelectChoice]:
     first = [("", _l("— reason —"))] if blank else []
-    return first + [(code, REASON_NAMES[code]) for code in REASON_CODES]
+    return choices(*first, *((code, REASON_NAMES[code]) for code in REASON_CODES))
 
 
 class LoginForm(Form):
@@ -47,11 +52,11 @@ class LoginForm(Form):
 class DecisionForm(Form):
     action = SelectField(
         _l("Decision"),
-        choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+        choices=choices(("approve", _l("Approve")), ("reject", _l("Reject"))),
         validators=[DataRequired()],
     )
     version = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
-    reason = SelectField(_l("Reason"), choices=reason_choices(True), validate_choice=True)
+    reason = SelectField(_l("Reason"), choices=reason_choices(True), default="")
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000), _printable])
 
     def validate_reason(self, field: Any) -> None:
@@ -62,10 +67,10 @@ class DecisionForm(Form):
 class BulkForm(Form):
     action = SelectField(
         _l("Decision"),
-        choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+        choices=choices(("approve", _l("Approve")), ("reject", _l("Reject"))),
         validators=[DataRequired()],
     )
-    reason = SelectField(_l("Reason"), choices=reason_choices(True))
+    reason = SelectField(_l("Reason"), choices=reason_choices(True), default="")
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000), _printable])
 
     def validate_reason(self, field: Any) -> None:
@@ -76,7 +81,7 @@ class BulkForm(Form):
 class StandingForm(Form):
     standing = SelectField(
         _l("Standing"),
-        choices=[(s.value, STANDING_NAMES[s.value]) for s in Standing],
+        choices=choices(*((s.value, STANDING_NAMES[s.value]) for s in Standing)),
         validators=[DataRequired()],
     )
     reason = StringField(_l("Why"), validators=[Optional(), Length(max=500), _printable])
@@ -88,10 +93,10 @@ class WordForm(Form):
     )
     kind = SelectField(
         _l("List"),
-        choices=[
+        choices=choices(
             (WordKind.BANNED.value, _l("banned (reject)")),
             (WordKind.SUSPECT.value, _l("suspect (hold)")),
-        ],
+        ),
         validators=[DataRequired()],
     )
     note = StringField(_l("Note"), validators=[Optional(), Length(max=500), _printable])
@@ -102,5 +107,5 @@ class WordForm(Form):
 
 
 class LanguageForm(Form):
-    language = SelectField(_l("Language"), choices=[("vi", "Tiếng Việt"), ("en", "English")])
+    language = SelectField(_l("Language"), choices=choices(("vi", "Tiếng Việt"), ("en", "English")))
     next = HiddenField()

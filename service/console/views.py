@@ -22,7 +22,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     flash,
     g,
     make_response,
@@ -474,8 +473,8 @@ def _comment(comment_id: uuid.UUID) -> Comment:
 
 
 def _word_matcher() -> WordMatcher:
-    cache = current_app.extensions.setdefault("console_words", policy.WordListCache())
-    return cache.matcher(db_session())
+    # read per page: the lists are short, and an admin's new word shows at once
+    return WordMatcher(policy.word_rules(db_session()))
 
 
 def highlight(text: str, matcher: WordMatcher) -> Markup:
@@ -756,7 +755,7 @@ def test_words() -> Any:
     """The live test box: what the current lists match in a text."""
     require_admin()
     text = request.args.get("text", "")[:5000]
-    matcher = WordMatcher(policy.word_rules(db_session()))
+    matcher = _word_matcher()
     return render_template(
         "_word_test.html",
         text=text,
