@@ -20,6 +20,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from service.articles.models import Article
 from service.comments.models import Comment, Status
 from service.db import Database, utcnow
 from service.moderation.auth import create_token
@@ -60,7 +61,10 @@ class Site:
 
     def held(self, **fields: Any) -> Comment:
         with self.db.session() as s:
-            article = make_article(s, fields.pop("article", None) or f"a-{uuid.uuid4().hex[:8]}")
+            external_id = fields.pop("article", None) or f"a-{uuid.uuid4().hex[:8]}"
+            article = s.scalars(
+                sa.select(Article).where(Article.external_id == external_id)
+            ).first() or make_article(s, external_id)
             fields.setdefault("language", "vi")
             fields.setdefault(
                 "reasons",
