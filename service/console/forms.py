@@ -42,7 +42,7 @@ def choices(*pairs: tuple[str, Any]) -> list[SelectChoice]:
 
 def reason_choices(blank: bool) -> list[SelectChoice]:
     first = [("", _l("— reason —"))] if blank else []
-    return choices(*first, *((code, REASON_NAMES[code]) for code in REASON_CODES))
+    return choices(*first, *((code, _l(REASON_NAMES[code])) for code in REASON_CODES))
 
 
 class LoginForm(Form):
@@ -81,7 +81,7 @@ class BulkForm(Form):
 class StandingForm(Form):
     standing = SelectField(
         _l("Standing"),
-        choices=choices(*((s.value, STANDING_NAMES[s.value]) for s in Standing)),
+        choices=choices(*((s.value, _l(STANDING_NAMES[s.value])) for s in Standing)),
         validators=[DataRequired()],
     )
     reason = StringField(_l("Why"), validators=[Optional(), Length(max=500), _printable])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Response, has_request_context, request
-from flask_babel import Babel, format_datetime, get_locale
-from flask_babel import gettext as _gettext
+from babel import dates
+from babel.support import NullTranslations
+from flask import Flask, Response, g, has_request_context, request
+from flask_babel import Babel, get_locale, get_timezone, get_translations
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -45,6 +46,20 @@ def init_app(app: Flask) -> None:
     # relative to the app's root (the ``service`` package)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "console/translations")
     Babel(app, locale_selector=select_language, timezone_selector=select_timezone)
+    # Flask-Babel looks the catalogue up again for every string; a queue page has hundreds
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda s: translations().ugettext(s),
+        lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+    )
+
+
+def translations() -> NullTranslations:
+    """The request's catalogue, looked up once per request."""
+    found = g.get("console_translations")
+    if found is None:
+        found = g.console_translations = get_translations()
+    return found
 
 
 def remember_language(response: Response, language: str) -> None:
@@ -66,11 +81,17 @@ def current_language() -> str:
 
 def t(message: str, **values: Any) -> str:
     """``gettext`` with named values."""
-    return _gettext(message, **values)
+    text = translations().ugettext(message)
+    return text % values if values else text
 
 
 def when(moment: datetime | None) -> str:
     """A date and time in the moderator's zone and language."""
     if moment is None:
         return ""
-    return format_datetime(moment, "short")
+    where = g.get("console_when")
+    if where is None:  # Flask-Babel finds both again for every date; a page has fifty
+        where = g.console_when = (get_timezone(), get_locale())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return dates.format_datetime(moment, "short", tzinfo=where[0], locale=where[1])

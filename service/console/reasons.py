@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-
 from service.comments.models import LABELS
+from service.console.i18n import t as _
+
+
+def _l(message: str) -> str:
+    """Marks a message for extraction; translated where it is shown (:func:`tr`)."""
+    return message
+
+
+def tr(message: str) -> str:
+    return _(message)
+
 
 LABEL_NAMES = {
     "toxicity": _l("toxicity"),
@@ -57,7 +65,7 @@ SIGNAL_NAMES = {
 
 
 def label_name(label: str) -> str:
-    return str(LABEL_NAMES.get(label, label))
+    return tr(LABEL_NAMES[label]) if label in LABEL_NAMES else label
 
 
 def _score(reason: dict[str, Any], name: str) -> str:
@@ -76,10 +84,10 @@ def describe(reason: dict[str, Any]) -> str:
     if rule == "toxicity":
         return _score(reason, label_name(str(reason.get("label"))))
     if rule == "spam":
-        text = _score(reason, str(LABEL_NAMES["spam"]))
+        text = _score(reason, tr(LABEL_NAMES["spam"]))
         signals = reason.get("signals") or {}
         parts = [
-            f"{signal['value']} {SIGNAL_NAMES[name]}"
+            f"{signal['value']} {tr(SIGNAL_NAMES[name])}"
             for name, signal in signals.items()
             if name in SIGNAL_NAMES and isinstance(signal, dict) and signal.get("value") is not True
         ]

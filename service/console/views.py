@@ -56,6 +56,7 @@ from service.console.reasons import (
     describe,
     label_name,
     top_scores,
+    tr,
 )
 from service.errors import ServiceError
 from service.moderation import queue, services
@@ -157,10 +158,22 @@ def _template_helpers() -> dict[str, Any]:
         "describe": describe,
         "label_name": label_name,
         "top_scores": top_scores,
-        "status_name": lambda s: STATUS_NAMES.get(s, s),
-        "standing_name": lambda s: STANDING_NAMES.get(s, s),
-        "reason_name": lambda r: REASON_NAMES.get(r, r) if r else "",
+        "status_name": lambda s: tr(STATUS_NAMES[s]) if s in STATUS_NAMES else s,
+        "standing_name": lambda s: tr(STANDING_NAMES[s]) if s in STANDING_NAMES else s,
+        "reason_name": lambda r: (tr(REASON_NAMES[r]) if r in REASON_NAMES else r) if r else "",
         "when": i18n.when,
+        # what every queue row repeats, translated and built once per page
+        "T": {
+            "author": i18n.t("Author"),
+            "article": i18n.t("Article"),
+            "language": i18n.t("Language"),
+            "approve": i18n.t("Approve"),
+            "reject": i18n.t("Reject…"),
+            "undo": i18n.t("Undo"),
+            "select": i18n.t("Select comment by %(author)s", author="\x00"),
+        },
+        "comments_url": url_for("console.queue_page") + "comments/",
+        "undo_url": url_for("console.undo"),
         "locale": i18n.current_language(),
         "language_form": LanguageForm(
             formdata=None, language=i18n.current_language(), next=_here()
@@ -369,7 +382,9 @@ def _counts_cache() -> queue.CountsCache:
 
 def _since_marker(filters: queue.QueueFilters) -> str | None:
     """A cursor just past the newest comment matching ``filters``: where "new" starts."""
-    newest = queue.review_queue(db_session(), filters, sort="newest", limit=1, counts=None)
+    newest = queue.review_queue(
+        db_session(), filters, sort="newest", limit=1, counts=_counts_cache()
+    )
     if not newest.items:
         return None
     last = newest.items[0]
@@ -537,7 +552,7 @@ def _remember(comment: Comment, action: str) -> None:
 def _stale_message(comment: Comment) -> str:
     return i18n.t(
         "A colleague already decided this: %(status)s by %(who)s, %(when)s.",
-        status=STATUS_NAMES.get(comment.status, comment.status),
+        status=tr(STATUS_NAMES[comment.status]),
         who=comment.decided_by or "?",
         when=i18n.when(comment.decided_at) if comment.decided_at else "",
     )
@@ -584,7 +599,7 @@ def decide(comment_id: uuid.UUID) -> Any:
 
 def _next_after(comment: Comment) -> str:
     """The next held comment to look at (the oldest other than this), or the queue."""
-    page = queue.review_queue(db_session(), queue.QueueFilters(), limit=2, counts=None)
+    page = queue.review_queue(db_session(), queue.QueueFilters(), limit=2, counts=_counts_cache())
     for item in page.items:
         if item.id != comment.id:
             return url_for("console.detail", comment_id=item.id)
@@ -692,7 +707,7 @@ def standing(author_id: str) -> Any:
         i18n.t(
             "%(author)s is now %(standing)s; %(rejected)s waiting comments rejected.",
             author=author_id,
-            standing=STANDING_NAMES[form.standing.data],
+            standing=tr(STANDING_NAMES[form.standing.data]),
             rejected=rejected,
         ),
         "info",
