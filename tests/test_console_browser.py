@@ -42,6 +42,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -142,7 +143,10 @@ def browser() -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver, condition: Any, timeout: float = 10) -> Any:
-    return WebDriverWait(driver, timeout).until(condition)
+    # a page navigating, or htmx swapping a row, leaves elements found a moment ago stale
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
 
 
 def sign_in(driver: WebDriver, site: Site, token: str) -> None:
@@ -177,7 +181,8 @@ def test_sign_in_filter_open_and_approve_with_a(browser: WebDriver, site: Site) 
 
     browser.find_element(By.NAME, "article").send_keys("story-approve")
     browser.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
-    rows = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-rows tr.row"))
+    wait(browser, lambda d: "article=story-approve" in d.current_url)
+    rows = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-rows tr.row.current"))
     assert [r.get_attribute("data-id") for r in rows] == [str(target.id)]
     assert "xúc phạm 0.87" in rows[0].text
 
