@@ -382,3 +382,30 @@ def test_new_held_comments_arrive_by_polling(
     fresh = client.get(poll).text
     assert str(newer.id) in fresh and str(first.id) not in fresh
     assert 'hx-swap-oob="true"' in fresh
+
+
+def test_the_committed_catalogue_is_compiled_and_complete() -> None:
+    """The .mo the app reads says what the .po says, and every message is translated."""
+    from pathlib import Path
+
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    folder = Path(__file__).resolve().parent.parent / "service/console/translations/vi/LC_MESSAGES"
+    with (folder / "messages.po").open("rb") as f:
+        po = {m.id: m.string for m in read_po(f) if m.id}
+    with (folder / "messages.mo").open("rb") as f:
+        mo = {m.id: m.string for m in read_mo(f) if m.id}
+    assert po == mo, "run `make console-translations` (pybabel compile)"
+    assert not [k for k, v in po.items() if not v], "untranslated messages in messages.po"
+    source = folder.parent.parent.parent
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "t": None}
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    used = {
+        message if isinstance(message, str) else message[0]
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(source), method_map=method_map, keywords=keywords
+        )
+    }
+    assert used - set(po) == set(), "new messages: run `make console-translations`"
