@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 export MODERATION_DATA_DIR ?= var
 
-.PHONY: install run test lint model vi-model spam-model bench bench-quick bench-tools clean
+.PHONY: install run test lint model vi-model spam-model bench bench-quick bench-tools console-screenshots console-translations clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,21 @@ bench-tools: # wrk, the load generator (Debian's package)
 	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 || \
 	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) || \
 	  { echo "install wrk (apt-get install wrk) to run the benchmarks"; exit 1; }
+
+# The README's pictures of the console, from a real browser run (needs chromium and
+# chromium-driver, as `make test` does); commit what it writes.
+console-screenshots: install ## save the console's queue and detail view into docs/console/
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/test_console_browser.py \
+	  -k "screenshot or approve_with_a"
+
+# After changing the console's words: extract them, merge into the Vietnamese catalogue,
+# translate what is new (msgstr ""), then compile; commit the .po and the .mo.
+console-translations: install ## update and compile the console's Vietnamese translations
+	$(BIN)/pybabel extract -F service/console/babel.cfg -k _l -k t --no-location \
+	  --sort-output --project "comment-moderation console" -o service/console/translations/messages.pot .
+	$(BIN)/pybabel update -i service/console/translations/messages.pot -d service/console/translations \
+	  --no-location
+	$(BIN)/pybabel compile -d service/console/translations
 
 clean:
 	rm -rf $(VENV) $(MODERATION_DATA_DIR) .pytest_cache .ruff_cache

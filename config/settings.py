@@ -294,6 +294,11 @@ class Settings:
         "Seconds `comments:analyze` waits for a toxicity worker's scores before answering "
         "503 UNAVAILABLE (no worker running, or all of them busy loading the model).",
     )
+    console_secret_key: str = _setting(
+        "",
+        "Key that signs the moderators' console session cookies. Empty: a random key kept in "
+        "Redis, shared by every process using it.",
+    )
     webhook_url: str = _setting("", "Site endpoint for comment status events; empty: none sent.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header.")
     webhook_timeout_s: float = _setting(5.0, "HTTP timeout of one webhook delivery.")

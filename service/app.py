@@ -18,6 +18,7 @@ from service import app_context, errors, guards, logs, openapi
 from service.akismet.api import blp as akismet_blp
 from service.articles.api import blp as articles_blp
 from service.comments.api import blp as comments_blp
+from service.console import views as console
 from service.db import Database
 from service.dispatch import Dispatcher
 from service.moderation.api import blp as moderation_blp
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     # other protocols (their own bodies and errors), outside the OpenAPI document
     app.register_blueprint(akismet_blp)
     app.register_blueprint(perspective_blp)
+    # the moderators' console: HTML pages, form posts, outside the OpenAPI document
+    console.init_app(app)
     # after flask-smorest's own handlers, so ours win: one error shape everywhere
     errors.init_app(app)
     if settings.trusted_proxies:
@@ -137,7 +140,7 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
 
 
 #: blueprints whose requests are form-encoded, as the protocol they speak has it
-FORM_BLUEPRINTS = frozenset({"akismet"})
+FORM_BLUEPRINTS = frozenset({"akismet", "console"})
 
 
 def _require_json_bodies(app: Flask) -> None:

@@ -209,3 +209,27 @@ def comment_in_full(session: Session, comment: Comment, history: int = 5) -> dic
         "reports": list(reports),
         "audit": list(audit),
     }
+
+
+def thread_context(session: Session, comment: Comment, limit: int = 10) -> dict[str, Any]:
+    """Where ``comment`` sits in its thread: its parent, siblings (same parent), replies."""
+    parent = session.get(Comment, comment.parent_id) if comment.parent_id else None
+    siblings: list[Comment] = []
+    if comment.parent_id is not None:
+        siblings = list(
+            session.scalars(
+                sa.select(Comment)
+                .where(Comment.parent_id == comment.parent_id, Comment.id != comment.id)
+                .order_by(Comment.created_at)
+                .limit(limit)
+            )
+        )
+    replies = list(
+        session.scalars(
+            sa.select(Comment)
+            .where(Comment.parent_id == comment.id)
+            .order_by(Comment.created_at)
+            .limit(limit)
+        )
+    )
+    return {"parent": parent, "siblings": siblings, "replies": replies}

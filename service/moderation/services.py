@@ -101,6 +101,39 @@ def moderate(
     return True
 
 
+def undo_decision(
+    session: Session,
+    comment: Comment,
+    *,
+    version: int,
+    actor: str,
+    listeners: Iterable[StatusListener] = (),
+) -> None:
+    """Put a comment ``actor`` just decided back in the queue (held), if nothing changed since.
+
+    ``version`` is the comment's version right after that decision: if anyone (another
+    moderator, the pipeline, a ban) changed it since, or the decision was not
+    ``actor``'s, raises :class:`StaleVersion` and changes nothing. The labels the
+    decision taught stay, as they do when a decision is reversed: the next decision
+    adds its own, and learners replay labels in order.
+    """
+    if comment.version != version or comment.decided_by != actor:
+        raise StaleVersion(comment)
+    entry = change_status(
+        session,
+        comment.id,
+        to_status=Status.HELD.value,
+        actor=actor,
+        from_statuses=[Status.APPROVED.value, Status.REJECTED.value],
+        expected_version=version,
+        reason_code="undo",
+        listeners=listeners,
+    )
+    if entry is None:
+        session.refresh(comment)
+        raise StaleVersion(comment)
+
+
 def moderate_many(
     session: Session,
     items: Iterable[Mapping[str, Any]],

@@ -37,6 +37,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from service.comments.text import URL, strip_diacritics
 
@@ -144,6 +145,15 @@ class Match:
     source: str = "site"
 
 
+class Span(NamedTuple):
+    """Where a rule matched, as offsets into the NFC form of the text."""
+
+    start: int
+    end: int
+    phrase: str
+    kind: str
+
+
 class WordMatcher:
     """Finds the rules a text triggers. Build once per list version; matching is cheap."""
 
@@ -232,3 +242,19 @@ class WordMatcher:
             starts = {i for c in changed for i in range(max(0, c - self._longest + 1), c + 1)}
             self._scan(tokens, vietnamese, found, sorted(starts))
         return list(found.values())
+
+    def spans(self, text: str) -> list[Span]:
+        """Every place a rule matches in ``unicodedata.normalize("NFC", text)``, in order,
+        so a page can highlight the words that drove a decision."""
+        found = list(_WORD.finditer(unicodedata.normalize("NFC", text)))
+        tokens = [m.group().lower() for m in found]
+        spans: list[Span] = []
+        for i, token in enumerate(tokens):
+            for rule_words, phrase, kind in self._index.get(strip_diacritics(token), ()):
+                n = len(rule_words)
+                if i + n <= len(tokens) and all(
+                    self._word_matches(tokens[i + j], rw) for j, rw in enumerate(rule_words)
+                ):
+                    spans.append(Span(found[i].start(), found[i + n - 1].end(), phrase, kind))
+                    break
+        return spans
