@@ -84,9 +84,12 @@ DEFAULT_TOXICITY_BANDS = (
 )
 
 DEFAULT_VI_TOXICITY_BANDS = (
-    # PLACEHOLDER until training writes the tuned ones
-    "toxicity=0.5:0.99,severe_toxicity=0.5:0.99,obscene=0.5:0.99,"
-    "threat=0.5:0.99,insult=0.5:0.99,identity_attack=0.5:0.99"
+    # Chosen for the shipped Vietnamese model (e5-toxic-multi) on the hand-made dev set's
+    # tune rows, by the rule in docs/models.md (a test keeps them in step with its
+    # manifest). Conservative: a clean comment is approved only well below every edge, and
+    # the model alone never rejects (0.999); certain lexicon entries do.
+    "toxicity=0.666:0.999,severe_toxicity=0.012:0.999,obscene=0.039:0.999,"
+    "threat=0.017:0.999,insult=0.131:0.999,identity_attack=0.041:0.999"
 )
 
 

@@ -156,9 +156,11 @@ def section(report: dict[str, Any], work: Path) -> str:
         f"the top {args['tune_layers']} layers, a pooler and the classifier train "
         f"({args['epochs']} epochs, lr {args['lr']}, batch {args['batch']}, "
         f"{args['max_length']} tokens).",
-        f"- **Time on 2 cores:** frozen layers {timing['frozen_layers_s']:.0f} s, tuning "
-        f"{timing['tuning_s']:.0f} s; the whole run with both evaluations "
-        f"{report['wall_s'] / 60:.0f} min.",
+        f"- **Time on 2 cores** (shared with other work): the frozen layers' outputs "
+        f"{timing['frozen_layers_s'] / 60:.1f} min, tuning {timing['tuning_s'] / 60:.1f} min, "
+        "the frozen-encoder baseline "
+        f"{sum(report['timing_baseline'].values()) / 60:.1f} min; the run that wrote this "
+        f"card took {report['wall_s'] / 60:.0f} min in all (it resumes finished steps).",
         f"- **What ships:** `workers/toxicity/model/{NAME}.delta.safetensors` "
         f"({man['delta']['bytes'] / 1e6:.1f} MB): the kept vocabulary ids and the tuned "
         "layers as int8 row differences, the head in full. A worker (or `moderation "
@@ -172,8 +174,8 @@ def section(report: dict[str, Any], work: Path) -> str:
         "multilingual encoder (cross-lingual transfer). **Its Vietnamese scores are "
         "poorly calibrated**: a Vietnamese insult may score well below an English insult "
         "of the same strength. So the Vietnamese bands start conservative: approve only "
-        "clearly low scores, hold the middle for a person, reject automatically only "
-        "above every clean tune comment. As moderators decide Vietnamese comments, their "
+        "clearly low scores, hold the rest for a person, and never reject on the model's "
+        "score alone (below). As moderators decide Vietnamese comments, their "
         "decisions become labels (`toxicity_labels`) that an online learner blends in "
         "(below).",
         "",

@@ -185,9 +185,12 @@ def fine_tune(
         for s in range(split - 1, 0, -1)
         if (args.work.parent / f"frozen-{s}-{len(enc)}-{args.max_length}.pt").is_file()
     ]
+    seconds_path = cache_path.with_suffix(".seconds")
     if cache_path.is_file():
         cached = torch.load(cache_path, weights_only=False)  # our own file
         log(f"frozen layer outputs from {cache_path}")
+        if seconds_path.is_file():  # what computing them took, when they were computed
+            started -= float(seconds_path.read_text())
     elif lower:
         start = lower[0]
         source = args.work.parent / f"frozen-{start}-{len(enc)}-{args.max_length}.pt"
@@ -212,6 +215,7 @@ def fine_tune(
                 hidden = _run_layers(layers[:split], hidden, _mask(model, hidden, attention))
                 cached.append((idx, hidden.half(), attention))
         torch.save(cached, cache_path)
+        seconds_path.write_text(f"{time.time() - started:.1f}")
     frozen_seconds = time.time() - started
 
     y_t, m_t = torch.from_numpy(y), torch.from_numpy(m.astype(np.float32))
@@ -238,7 +242,8 @@ def fine_tune(
             scheduler.load_state_dict(state["scheduler"])
             first_epoch = state["epoch"]
             log(f"resuming after epoch {first_epoch} from {state_path}")
-    started = time.time()
+    # tuning time summed over the runs that tuned (a resumed run adds its own)
+    started = time.time() - (state.get("tuning_seconds", 0.0) if first_epoch else 0.0)
     for epoch in range(first_epoch, args.epochs):
         model.train()  # type: ignore[attr-defined]
         order = list(range(len(cached)))
@@ -269,6 +274,7 @@ def fine_tune(
                 "model": model.state_dict(),  # type: ignore[attr-defined]
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "tuning_seconds": time.time() - started,
             },
             state_path,
         )
