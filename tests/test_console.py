@@ -409,3 +409,16 @@ def test_the_committed_catalogue_is_compiled_and_complete() -> None:
         )
     }
     assert used - set(po) == set(), "new messages: run `make console-translations`"
+
+
+def test_the_detail_highlights_the_default_lexicon_as_the_pipeline_matches_it(
+    client: FlaskClient, session: Session, tokens: dict[str, str]
+) -> None:
+    sign_in(client, tokens["moderator"])
+    vietnamese = held(session, body="Thằng này ngu vcl")
+    page = client.get(f"/console/comments/{vietnamese.id}").text
+    assert '<mark class="suspect" title="ngu">ngu</mark>' in page
+    assert '<mark class="banned" title="vcl">vcl</mark>' in page
+    # an entry scoped to Vietnamese is not marked in an English comment ("DM me")
+    english = held(session, body="DM me about the story", language="en")
+    assert "<mark" not in client.get(f"/console/comments/{english.id}").text.split("</h1>")[-1]

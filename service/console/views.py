@@ -63,7 +63,9 @@ from service.moderation import queue, services
 from service.moderation.auth import Principal, find_token, grants
 from service.moderation.models import ApiToken
 from service.moderation.schemas import SCORE_LABELS, QueueArgsSchema
+from service.policy import lexicon as lexicons
 from service.policy import services as policy
+from service.policy.lexicon import merged_rules
 from service.policy.models import WordRule
 from service.policy.words import WordMatcher
 from service.schemas import encode_cursor
@@ -488,18 +490,20 @@ def _comment(comment_id: uuid.UUID) -> Comment:
 
 
 def _word_matcher() -> WordMatcher:
+    """The site's word lists over the default lexicon, merged as the pipeline merges them."""
     # read per page: the lists are short, and an admin's new word shows at once
-    return WordMatcher(policy.word_rules(db_session()))
+    lexicon = lexicons.vietnamese() if settings().vi_lexicon else None
+    return WordMatcher(merged_rules(policy.word_rules(db_session()), lexicon))
 
 
-def highlight(text: str, matcher: WordMatcher) -> Markup:
+def highlight(text: str, matcher: WordMatcher, *, vietnamese: bool = True) -> Markup:
     """``text`` escaped, with each word-list match in a ``<mark>``."""
     import unicodedata
 
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
     at = 0
-    for span in matcher.spans(text):
+    for span in matcher.spans(text, vietnamese=vietnamese):
         if span.start < at:
             continue
         out.append(str(escape(text[at : span.start])))
@@ -523,7 +527,7 @@ def _detail(comment: Comment, status: int = 200, **extra: Any) -> Any:
             c=comment,
             full=full,
             thread=thread,
-            body=highlight(comment.body, matcher),
+            body=highlight(comment.body, matcher, vietnamese=comment.language == "vi"),
             decision_form=extra.pop("decision_form", None)
             or DecisionForm(formdata=None, version=comment.version),
             standing_form=extra.pop("standing_form", None)

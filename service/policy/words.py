@@ -210,23 +210,32 @@ class WordMatcher:
     ) -> None:
         for i in range(len(tokens)) if starts is None else starts:
             for rule_words, rule in self._candidates(tokens[i]):
-                if rule.phrase in found or i + len(rule_words) > len(tokens):
-                    continue
-                if rule.scope == "vi" and not vietnamese:
-                    continue
-                run = []
-                for j, rule_word in enumerate(rule_words):
-                    hit = next(
-                        (r for r in tokens[i + j] if self._word_matches(r, rule_word, rule.strict)),
-                        None,
-                    )
-                    if hit is None:
-                        break
-                    run.append(hit)
-                else:
-                    if not rule.unaccented and not any(map(_accented, run)):
-                        continue
+                if rule.phrase not in found and self._matches_at(
+                    tokens, i, rule_words, rule, vietnamese
+                ):
                     found[rule.phrase] = Match(rule.phrase, rule.kind, rule.source)
+
+    def _matches_at(
+        self,
+        tokens: list[tuple[str, ...]],
+        i: int,
+        rule_words: tuple[str, ...],
+        rule: Rule,
+        vietnamese: bool,
+    ) -> bool:
+        """Whether ``rule`` matches the run of ``tokens`` (each word's readings) from ``i``."""
+        if i + len(rule_words) > len(tokens) or (rule.scope == "vi" and not vietnamese):
+            return False
+        run = []
+        for j, rule_word in enumerate(rule_words):
+            hit = next(
+                (r for r in tokens[i + j] if self._word_matches(r, rule_word, rule.strict)),
+                None,
+            )
+            if hit is None:
+                return False
+            run.append(hit)
+        return rule.unaccented or any(map(_accented, run))
 
     def find(self, text: str, *, vietnamese: bool = True) -> list[Match]:
         """Each rule triggered by ``text``, once, in order of first appearance.
@@ -243,18 +252,17 @@ class WordMatcher:
             self._scan(tokens, vietnamese, found, sorted(starts))
         return list(found.values())
 
-    def spans(self, text: str) -> list[Span]:
+    def spans(self, text: str, *, vietnamese: bool = True) -> list[Span]:
         """Every place a rule matches in ``unicodedata.normalize("NFC", text)``, in order,
-        so a page can highlight the words that drove a decision."""
+        so a page can highlight the words that drove a decision (plain spellings: a
+        chat spelling such as ``đ.m`` is found by :meth:`find` but not located here)."""
         found = list(_WORD.finditer(unicodedata.normalize("NFC", text)))
-        tokens = [m.group().lower() for m in found]
+        tokens = [(m.group().lower(),) for m in found]
         spans: list[Span] = []
         for i, token in enumerate(tokens):
-            for rule_words, phrase, kind in self._index.get(strip_diacritics(token), ()):
-                n = len(rule_words)
-                if i + n <= len(tokens) and all(
-                    self._word_matches(tokens[i + j], rw) for j, rw in enumerate(rule_words)
-                ):
-                    spans.append(Span(found[i].start(), found[i + n - 1].end(), phrase, kind))
+            for rule_words, rule in self._candidates(token):
+                if self._matches_at(tokens, i, rule_words, rule, vietnamese):
+                    end = found[i + len(rule_words) - 1].end()
+                    spans.append(Span(found[i].start(), end, rule.phrase, rule.kind))
                     break
         return spans
