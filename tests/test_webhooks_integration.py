@@ -85,6 +85,8 @@ def running(
         MODERATION_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
         MODERATION_WEBHOOK_TIMEOUT_S=str(SITE_TIMEOUT_S),
         MODERATION_WEBHOOK_RETRY_BASE_S="1",
+        # no Vietnamese model: the default worker decides the comments below on its own
+        MODERATION_TOXICITY_MODEL_VI="",
     )
     try:
         _api, url = stack.api()
@@ -98,8 +100,8 @@ def running(
         redis_server.stop()
 
 
-#: Vietnamese: the default worker holds them (`language_unsupported`) without the
-#: toxicity worker, which this stack does not run. Unlike each other: no spam signal.
+#: Vietnamese, with TOXICITY_MODEL_VI empty: the default worker holds them
+#: (`language_unsupported`) without the toxicity worker, which this stack does not run. Unlike each other: no spam signal.
 COMMENTS = [
     "Bài viết hay quá, cảm ơn tác giả đã phân tích rất kỹ!",
     "Tôi không đồng ý với ý kiến của hội đồng thành phố về ngân sách.",
