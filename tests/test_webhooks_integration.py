@@ -101,7 +101,8 @@ def running(
 
 
 #: Vietnamese, with TOXICITY_MODEL_VI empty: the default worker holds them
-#: (`language_unsupported`) without the toxicity worker, which this stack does not run. Unlike each other: no spam signal.
+#: (`language_unsupported`) without the toxicity worker, which this stack does not run.
+#: Unlike each other: no spam signal.
 COMMENTS = [
     "Bài viết hay quá, cảm ơn tác giả đã phân tích rất kỹ!",
     "Tôi không đồng ý với ý kiến của hội đồng thành phố về ngân sách.",
