@@ -43,6 +43,7 @@ from training.toxicity import (
     length_batches,
     log,
     prepare,
+    score_with,
     seed_everything,
     split_index,
 )
@@ -286,29 +287,6 @@ def fine_tune(
     }
 
 
-def score_texts(
-    model: object, tokenizer: object, texts: Sequence[str], max_length: int
-) -> np.ndarray:
-    """Sigmoid scores, length-sorted batches."""
-    import torch
-
-    order = np.argsort([len(t) for t in texts])
-    out = np.zeros((len(texts), len(LABELS)), np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(texts), 64):
-            idx = order[start : start + 64]
-            enc = tokenizer(  # type: ignore[operator]
-                [texts[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            enc.pop("token_type_ids", None)
-            out[idx] = torch.sigmoid(model(**enc).logits).numpy()  # type: ignore[operator]
-    return out
-
-
 # ----------------------------------------------------------------------- the dev set
 def read_dev_set(path: Path = DEV_SET) -> list[dict[str, str]]:
     if not path.is_file():
@@ -360,37 +338,17 @@ def choose_vi_bands(
     return bands, {"budget": BUDGETS[-1], "tried": tried}
 
 
-def dev_figures(
-    scores: np.ndarray, rows: list[dict[str, str]], bands: dict[str, tuple[float, float]]
-) -> dict[str, object]:
+def dev_figures(scores: np.ndarray, rows: list[dict[str, str]]) -> dict[str, object]:
+    """Ranking figures on dev rows; what the decisions give is training/vi_card.py's
+    (the decision policy itself, with the lexicon)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from training.toxicity import decisions
-
     toxic = np.asarray([r["toxic"] == "1" for r in rows])
-    dec = decisions(scores, bands)
     out: dict[str, object] = {"rows": len(rows), "toxic": int(toxic.sum())}
     if toxic.any() and (~toxic).any():
-        top = scores.max(axis=1)
-        out["roc_auc_max_label"] = float(roc_auc_score(toxic, top))
+        out["roc_auc_max_label"] = float(roc_auc_score(toxic, scores.max(axis=1)))
         out["roc_auc_toxicity"] = float(roc_auc_score(toxic, scores[:, 0]))
         out["pr_auc_toxicity"] = float(average_precision_score(toxic, scores[:, 0]))
-    out["clean_approved"] = float((dec[~toxic] == 0).mean()) if (~toxic).any() else None
-    out["clean_held"] = float((dec[~toxic] >= 1).mean()) if (~toxic).any() else None
-    out["clean_rejected"] = float((dec[~toxic] == 2).mean()) if (~toxic).any() else None
-    out["toxic_let_through"] = float((dec[toxic] == 0).mean()) if toxic.any() else None
-    out["toxic_rejected"] = float((dec[toxic] == 2).mean()) if toxic.any() else None
-    groups: dict[str, dict[str, object]] = {}
-    for key in ("label", "diacritics", "style"):
-        for value in sorted({r.get(key, "") for r in rows}):
-            here = np.asarray([r.get(key, "") == value for r in rows])
-            groups[f"{key}={value}"] = {
-                "rows": int(here.sum()),
-                "approved": float((dec[here] == 0).mean()),
-                "held": float((dec[here] == 1).mean()),
-                "rejected": float((dec[here] == 2).mean()),
-            }
-    out["groups"] = groups
     return out
 
 
@@ -504,11 +462,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     en_texts = [rows.text[i] for i in te]
     for name, mdl in (("tuned", model), ("frozen", baseline)):
         started = time.time()
-        en = score_texts(mdl, tokenizer, en_texts, args.max_length)
+        en = score_with(mdl, tokenizer, en_texts, args.max_length)
         report[f"english_{name}"] = _english_eval(rows, en, te)
         report[f"english_{name}_s"] = round(time.time() - started, 1)
         if dev:
-            vi = score_texts(mdl, tokenizer, dev_texts, args.max_length)
+            vi = score_with(mdl, tokenizer, dev_texts, args.max_length)
             np.save(args.work / f"dev-scores-{name}.npy", vi)
             tune = np.asarray([r["split"] == "tune" for r in dev])
             bands, chosen = choose_vi_bands(vi[tune], [r for r in dev if r["split"] == "tune"])
@@ -516,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report[f"vi_{name}"] = {
                 "bands": bands,
                 "chosen": chosen,
-                "report": dev_figures(vi[~tune], rep, bands),
+                "report": dev_figures(vi[~tune], rep),
             }
     if not args.no_write:
         man = write_artifact(model, keep, image, args)
