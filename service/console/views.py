@@ -22,6 +22,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    current_app,
     flash,
     g,
     make_response,
@@ -65,7 +66,6 @@ from service.moderation.models import ApiToken
 from service.moderation.schemas import SCORE_LABELS, QueueArgsSchema
 from service.policy import lexicon as lexicons
 from service.policy import services as policy
-from service.policy.lexicon import merged_rules
 from service.policy.models import WordRule
 from service.policy.words import WordMatcher
 from service.schemas import encode_cursor
@@ -489,11 +489,20 @@ def _comment(comment_id: uuid.UUID) -> Comment:
     return comment
 
 
+def _form_errors(form: Any) -> str:
+    """A form's validation messages, as one line for the page's alert."""
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
 def _word_matcher() -> WordMatcher:
-    """The site's word lists over the default lexicon, merged as the pipeline merges them."""
-    # read per page: the lists are short, and an admin's new word shows at once
-    lexicon = lexicons.vietnamese() if settings().vi_lexicon else None
-    return WordMatcher(merged_rules(policy.word_rules(db_session()), lexicon))
+    """The site's word lists over the default lexicon, as the pipeline matches them."""
+    cache = current_app.extensions.get("console_words")
+    if cache is None:
+        lexicon = lexicons.vietnamese() if settings().vi_lexicon else None
+        # checked on every page (one aggregate query), rebuilt only when a rule changed:
+        # an admin's new word shows at once
+        cache = current_app.extensions["console_words"] = policy.WordListCache(0, lexicon)
+    return cache.matcher(db_session())
 
 
 def highlight(text: str, matcher: WordMatcher, *, vietnamese: bool = True) -> Markup:
@@ -568,7 +577,7 @@ def decide(comment_id: uuid.UUID) -> Any:
     form = DecisionForm()
     row = request.form.get("from") == "row"
     if not form.validate():
-        message = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        message = _form_errors(form)
         if row:
             raise PageError(422, message)
         return _detail(comment, 422, decision_form=form, alert=message)
@@ -661,7 +670,7 @@ def bulk() -> Any:
     if len(items) > 500:
         raise PageError(422, i18n.t("Select at most 500 comments."))
     if not form.validate():
-        raise PageError(422, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        raise PageError(422, _form_errors(form))
     session_ = db_session()
     outcome = services.moderate_many(
         session_,
@@ -696,7 +705,7 @@ def standing(author_id: str) -> Any:
     form = StandingForm()
     back = _local(request.form.get("next"))
     if not form.validate():
-        raise PageError(422, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        raise PageError(422, _form_errors(form))
     session_ = db_session()
     rejected = policy.set_author_standing(
         session_,
