@@ -832,25 +832,15 @@ class Bench:
                 "reported, two statuses": {"reported": "true", "status": ["approved", "held"]},
                 "second page": {"cursor": first_page["next_cursor"]},
             }
-            per_kind: dict[str, dict[str, float]] = {}
-            everything: list[float] = []
-            for name, params in kinds.items():
-                for _ in range(5):  # warm
-                    http.get(f"{url}/v1/moderation/queue", params=params, timeout=10)
-                times = []
-                for _ in range(self.plan.queue_requests):
-                    t = time.perf_counter()
-                    r = http.get(f"{url}/v1/moderation/queue", params=params, timeout=10)
-                    times.append((time.perf_counter() - t) * 1000)
-                    assert r.status_code == 200, r.text
-                per_kind[name] = percentiles(times, "ms", 2)
-                everything += times
             return {
                 "comments": n,
                 "held": first_page["counts"]["held"],
-                **percentiles(everything, "ms", 2),
-                "requests": len(everything),
-                "per_query": per_kind,
+                **self._time_queries(
+                    http,
+                    f"{url}/v1/moderation/queue",
+                    kinds,
+                    lambda r: r.status_code == 200,
+                ),
                 "console": self._console_queue(url, token, first_page["next_cursor"]),
             }
         finally:
@@ -880,17 +870,33 @@ class Bench:
             "reported, two statuses": {"reported": "true", "status": ["approved", "held"]},
             "second page": {"cursor": cursor},
         }
+        return self._time_queries(
+            http,
+            f"{url}/console/",
+            kinds,
+            lambda r: r.status_code == 200 and "queue-rows" in r.text,
+        )
+
+    def _time_queries(
+        self,
+        http: requests.Session,
+        endpoint: str,
+        kinds: dict[str, dict[str, Any]],
+        ok: Callable[[requests.Response], bool],
+    ) -> dict[str, Any]:
+        """Round-trip times of GET ``endpoint`` per kind of query (after 5 warm-up calls),
+        each answer checked by ``ok``: percentiles overall and per kind."""
         per_kind: dict[str, dict[str, float]] = {}
         everything: list[float] = []
         for name, params in kinds.items():
             for _ in range(5):  # warm
-                http.get(f"{url}/console/", params=params, timeout=10)
+                http.get(endpoint, params=params, timeout=10)
             times = []
             for _ in range(self.plan.queue_requests):
                 t = time.perf_counter()
-                r = http.get(f"{url}/console/", params=params, timeout=10)
+                r = http.get(endpoint, params=params, timeout=10)
                 times.append((time.perf_counter() - t) * 1000)
-                assert r.status_code == 200 and "queue-rows" in r.text, r.text[:500]
+                assert ok(r), r.text[:500]
             per_kind[name] = percentiles(times, "ms", 2)
             everything += times
         return {
