@@ -12,6 +12,15 @@ has received it, only ``hold_ttl_s``, renewed by that worker for as long as it h
 message (:mod:`workers.holds`). A worker that dies with messages in hand (in Redis's
 ``unacked``, redelivered only after the visibility timeout) stops renewing, and their
 comments are re-sent by the next sweep after the marks run out.
+
+A queued message's mark names its queue. A message can also vanish in transit: Redis
+hands it to a consumer's pending ``BRPOP`` whose process has just died (or whose host
+is gone, until TCP notices), and nobody reads it, so it is neither queued nor held.
+Its mark would keep the sweeper away for the whole redelivery window (16 minutes by
+default), so the sweeper treats a queued mark as lost when its queue is empty: the
+message cannot be waiting there, and a worker that has it would have turned the mark
+into a held one. (In the instant between a worker's pop and that turn, this costs a
+duplicate message, which the tasks shrug off.)
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from collections.abc import Iterable, Sequence
 
 import redis
 from celery import Celery
-from kombu.exceptions import KombuError
+from kombu.exceptions import ChannelError, KombuError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from config.celery import DEFAULT_QUEUE, TOXICITY_QUEUE, WEBHOOKS_QUEUE
@@ -54,6 +63,9 @@ class Dispatcher:
     DOORBELL = "moderation:toxicity-doorbell"
     #: a doorbell whose message was lost stops silencing new comments after this long
     DOORBELL_TTL_S = 30
+    #: mark values besides a queue's name: held by a worker, or queued somewhere unnamed
+    HELD = "held"
+    SOMEWHERE = "1"
 
     #: Extends each key in KEYS to live at least ARGV[1] ms, creating it if it is gone;
     #: never shortens one (a longer mark is a queued message's, written meanwhile).
@@ -62,7 +74,7 @@ class Dispatcher:
     for _, key in ipairs(KEYS) do
       local left = redis.call('PTTL', key)
       if left == -2 or (left >= 0 and left < ms) then
-        redis.call('SET', key, '1', 'PX', ms)
+        redis.call('SET', key, 'held', 'PX', ms)
       end
     end
     return #KEYS
@@ -149,7 +161,7 @@ class Dispatcher:
             return []
         # Marked before sending: a worker that receives a message shortens its mark
         # (``hold``), so the long one must not land after that.
-        marked = self.mark(ids)
+        marked = self.mark(ids, QUEUE_OF.get(task))
         if not marked and self.marks_on_broker:
             with self._lock:
                 self._broken_until = time.monotonic() + self.breaker_s
@@ -181,15 +193,20 @@ class Dispatcher:
         return sent
 
     # ------------------------------------------------------------------
-    def mark(self, ids: Sequence[str]) -> bool:
+    def mark(self, ids: Sequence[str], queue: str | None = None) -> bool:
         """Record that ``ids`` are on their way (a sweeper leaves them alone meanwhile);
-        False if Redis could not be written."""
+        False if Redis could not be written.
+
+        ``queue``: where their messages wait; a mark that names it is taken for lost
+        once that queue is empty (:meth:`unmarked`). Without it the mark holds for its
+        whole TTL.
+        """
         if not ids:
             return True
         try:
             pipe = self.redis.pipeline(transaction=False)
             for comment_id in ids:
-                pipe.set(self.MARK_PREFIX + comment_id, "1", ex=self.mark_ttl_s)
+                pipe.set(self.MARK_PREFIX + comment_id, queue or self.SOMEWHERE, ex=self.mark_ttl_s)
             pipe.execute()
         except redis.RedisError as exc:
             # Only costs a duplicate send later, which the tasks shrug off.
@@ -217,7 +234,7 @@ class Dispatcher:
             return
         pipe = self.redis.pipeline(transaction=False)
         for comment_id in ids:
-            pipe.set(self.MARK_PREFIX + comment_id, "1", ex=self.hold_ttl_s)
+            pipe.set(self.MARK_PREFIX + comment_id, self.HELD, ex=self.hold_ttl_s)
         pipe.execute()
 
     def renew(self, ids: Sequence[str]) -> None:
@@ -230,8 +247,25 @@ class Dispatcher:
             self._renew(keys=[self.MARK_PREFIX + i for i in ids], args=[self.hold_ttl_s * 1000])
 
     def unmarked(self, ids: Sequence[str]) -> list[str]:
-        """The ids among ``ids`` with no live dispatch mark."""
+        """The ids among ``ids`` whose message is lost: no live dispatch mark, or a
+        queued message's mark while its queue is empty (gone in transit)."""
         if not ids:
             return []
-        marks = self.redis.mget([self.MARK_PREFIX + i for i in ids])
-        return [i for i, mark in zip(ids, marks, strict=True) if mark is None]
+        marks = [
+            m.decode() if isinstance(m, bytes) else m
+            for m in self.redis.mget([self.MARK_PREFIX + i for i in ids])
+        ]
+        empty = {q for q in set(marks) & set(QUEUE_OF.values()) if self.queued(q) == 0}
+        return [i for i, mark in zip(ids, marks, strict=True) if mark is None or mark in empty]
+
+    def queued(self, queue: str) -> int | None:
+        """How many messages wait in ``queue`` on the broker; None if it cannot say."""
+        try:
+            with self.celery.connection_for_read() as conn:
+                declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+                return int(declared.message_count)
+        except ChannelError:
+            return 0  # no such queue: on Redis, a list with nothing in it does not exist
+        except _BROKER_ERRORS as exc:
+            log.warning("could not count the messages in %s: %s", queue, exc)
+            return None

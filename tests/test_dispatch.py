@@ -22,7 +22,7 @@ from service.db import Session, utcnow
 from service.dispatch import PROCESS_COMMENT, QUEUE_OF, Dispatcher
 from tests.conftest import make_settings
 from tests.factories import make_article, make_comment
-from tests.helpers import PrivateRedis, queued
+from tests.helpers import PrivateRedis, queued, wait_for
 
 GOOD = {"author_id": "u1", "author_name": "Lan", "body": "Hello there"}
 
@@ -137,6 +137,66 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
     sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
     assert sweep() == 1
     assert [t.args for t in queued(redis_db, "default")] == [[str(old.id)]]
+
+
+def test_a_message_lost_in_transit_is_resent_at_the_next_sweep(
+    app: Flask, session: Session, redis_db: redis.Redis, redis_url: str
+) -> None:
+    """A consumer that died with a BRPOP pending (its pool children kept the socket
+    open) swallows the next message: the sweeper re-sends it once the queue is empty,
+    not after the queued mark's 16 minutes; a message still queued is left alone."""
+    article = make_article(session)
+    old = timedelta(hours=1)
+    lost, waiting = (
+        make_comment(session, article, status=Status.PENDING, created_at=utcnow() - old)
+        for _ in range(2)
+    )
+    session.commit()
+    dispatcher = app.extensions["dispatcher"]
+    sweep = app.extensions["celery"].tasks["workers.pipeline.tasks.sweep_pending"]
+
+    # a dead consumer: a connection blocked in BRPOP on the queue that never reads
+    zombie = redis.Connection(**redis.Redis.from_url(redis_url).get_connection_kwargs())
+    zombie.connect()
+    try:
+        zombie.send_command("BRPOP", "default", 0)
+        wait_for(
+            lambda: any(c.get("cmd") == "brpop" for c in redis_db.client_list()),
+            10,
+            what="the zombie BRPOP",
+        )
+        assert dispatcher.send([str(lost.id)]) == [str(lost.id)]
+        assert queued(redis_db, "default") == []  # Redis handed it to the dead consumer
+    finally:
+        zombie.disconnect()
+    assert redis_db.get(Dispatcher.MARK_PREFIX + str(lost.id)) == b"default"
+
+    dispatcher.send([str(waiting.id)])  # queued behind a backlog: its mark holds
+    assert sweep() == 0
+    redis_db.delete("default")  # the backlog drains and that message is lost too
+    assert sweep() == 2
+    assert sorted(t.args[0] for t in queued(redis_db, "default")) == sorted(
+        [str(lost.id), str(waiting.id)]
+    )
+    assert sweep() == 0  # queued again: left alone
+
+
+def test_held_and_unnamed_marks_hold_while_the_queue_is_empty(
+    app: Flask, session: Session, redis_db: redis.Redis
+) -> None:
+    article = make_article(session)
+    held, unnamed = (
+        make_comment(
+            session, article, status=Status.PENDING, created_at=utcnow() - timedelta(hours=1)
+        )
+        for _ in range(2)
+    )
+    session.commit()
+    dispatcher = app.extensions["dispatcher"]
+    dispatcher.hold([str(held.id)])  # a live worker has its message
+    dispatcher.mark([str(unnamed.id)])  # queued where the sender did not say
+    assert queued(redis_db, "default") == []
+    assert dispatcher.unmarked([str(held.id), str(unnamed.id)]) == []
 
 
 def test_the_doorbell_sends_one_toxicity_message_until_a_task_answers(

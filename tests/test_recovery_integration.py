@@ -262,6 +262,54 @@ def test_a_message_lost_with_its_worker_is_sent_again_within_a_minute(
             process.stop()
 
 
+def test_a_message_a_dead_consumer_swallowed_is_sent_again_at_the_next_sweep(
+    recovery: tuple[Stack, str], database: Database
+) -> None:
+    """Redis hands a message to a consumer's pending BRPOP whose process has just died
+    (killed with a large address space still being torn down, or its socket kept open
+    by orphans): the message is neither queued nor held. Its queued mark, made to
+    outlast the visibility timeout, must not keep the sweeper away for 16 minutes: the
+    queue is empty, so the next sweep past the grace period sends the comment again."""
+    stack, url = recovery
+    client = stack.redis.client()
+    zombie = redis.Connection(**client.connection_pool.connection_kwargs)
+    started: list[Process] = []
+    try:
+        # no default worker runs: the only consumer blocked on the queue is the dead one
+        zombie.connect()
+        zombie.send_command("BRPOP", DEFAULT_QUEUE, 0)
+        wait_for(
+            lambda: any(c.get("cmd") == "brpop" for c in client.client_list()),
+            10,
+            what="the dead consumer's BRPOP",
+        )
+        comment_id = post(url, "swallowed", "The library reopens on Monday after repairs.")["id"]
+        assert client.llen(DEFAULT_QUEUE) == 0 and _held(client, comment_id) == []
+        assert client.get(Dispatcher.MARK_PREFIX + comment_id) == DEFAULT_QUEUE.encode()
+        assert client.ttl(Dispatcher.MARK_PREFIX + comment_id) > 10 * RUN.sweeper_interval_s
+
+        toxicity = stack.worker("toxicity")
+        started.append(toxicity)
+        toxicity.wait_for_output("loaded in", timeout=180)
+        default = stack.worker("default", concurrency=1)
+        started.append(default)
+        default.wait_for_output("ready.", timeout=60)
+        ready = time.monotonic()
+        decided = wait_decided(
+            url, [comment_id], timeout=RUN.sweeper_grace_s + RUN.sweeper_interval_s + SLACK_S
+        )
+        print(
+            f"\nswallowed message: decided {time.monotonic() - ready:.1f} s after a worker was up"
+        )
+        assert decided[comment_id]["status"] in {"approved", "held", "rejected"}
+        assert "sweeper re-enqueued 1 of 1" in default.output()
+        _decided_once(database, [comment_id])
+    finally:
+        zombie.disconnect()
+        for process in started:
+            process.stop()
+
+
 def test_a_batch_whose_worker_died_is_scored_again_within_a_minute(
     recovery: tuple[Stack, str], database: Database
 ) -> None:

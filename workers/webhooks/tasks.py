@@ -10,6 +10,7 @@ import uuid
 
 from celery import shared_task
 
+from config.celery import WEBHOOKS_QUEUE
 from service.webhooks import services
 from workers.base import DELIVERY, AppTask
 
@@ -36,6 +37,6 @@ def deliver_webhook(self: AppTask, event_id: str) -> str:
     if attempt.retry_in_s is None:
         return attempt.outcome
     # still on its way: keep the sweeper from sending a second copy meanwhile
-    self.flask_app.extensions["dispatcher"].mark([event_id])
+    self.flask_app.extensions["dispatcher"].mark([event_id], WEBHOOKS_QUEUE)
     # the base task commits the attempt before the retry is scheduled
     raise self.retry(countdown=attempt.retry_in_s)
