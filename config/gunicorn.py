@@ -1,5 +1,6 @@
 """gunicorn settings for the API (``gunicorn -c config/gunicorn.py 'service:create_app()'``)."""
 
+import gc
 import multiprocessing
 import os
 
@@ -26,3 +27,15 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 gunicorn_errors.install()
+
+
+def post_worker_init(worker: object) -> None:
+    """Move what the app built at start-up into the permanent GC generation.
+
+    The app's modules, routes and schemas are some 130,000 objects that live as long as
+    the worker; every full collection walked them all, adding ~100 ms to one request
+    in about twenty on the console's queue page (p99 125 ms measured in-process, under
+    70 ms frozen). What requests allocate is still collected as before.
+    """
+    gc.collect()
+    gc.freeze()

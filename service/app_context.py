@@ -6,9 +6,13 @@ globals, so two apps (tests, the worker) never share a session or a client.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, g
+from flask import Flask, Response, after_this_request, current_app, g
+
+from service.moderation.queue import CountsCache
 
 if TYPE_CHECKING:
     import redis
@@ -18,6 +22,8 @@ if TYPE_CHECKING:
     from service.db import Database, Session
     from service.dispatch import Dispatcher
     from service.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -46,6 +52,31 @@ def status_listeners() -> list[StatusListener]:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def after_response(work: Callable[[Session], None]) -> None:
+    """Run ``work`` with a session of its own once this request's response has been sent
+    (werkzeug's ``call_on_close``): work the answer need not wait for. A failure is
+    logged, never raised: the client has its answer."""
+    db = database()
+
+    def run() -> None:
+        try:
+            with db.session() as session:
+                work(session)
+        except Exception:
+            log.exception("work after the response failed")
+
+    @after_this_request
+    def _attach(response: Response) -> Response:
+        response.call_on_close(run)
+        return response
+
+
+def queue_counts() -> CountsCache:
+    """The review queue's status counts for this request: cached, recounted after the
+    response once stale (the JSON queue and the console share them)."""
+    return CountsCache(redis_client(), settings().queue_counts_ttl_s, later=after_response)
 
 
 def rate_limiter() -> RateLimiter:

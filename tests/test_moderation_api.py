@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,12 +13,15 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import create_app
 from service.comments.models import Comment, Status
 from service.db import Session
+from service.migrate import upgrade
 from service.moderation.auth import create_token, revoke_token
 from service.moderation.models import AuditEntry, Report, SpamLabel
 from service.moderation.queue import CountsCache, QueueFilters
 from service.policy.models import AuthorStanding, WordRule
+from tests.conftest import make_settings
 from tests.factories import at, known_reader, make_article, make_comment
 from tests.helpers import auth, error
 
@@ -599,6 +605,57 @@ def test_decisions_become_spam_labels(
     labels = session.scalars(sa.select(SpamLabel).order_by(SpamLabel.id)).all()
     assert [(lab.comment_id, lab.is_spam) for lab in labels] == [(spam.id, True), (ham.id, False)]
     assert labels[0].body == spam.body and labels[0].source.startswith("moderator:")
+
+
+def test_stale_counts_are_answered_at_once_and_recounted_after_the_response(
+    session: Session, redis_db: Any
+) -> None:
+    article = make_article(session)
+    make_comment(session, article, status=Status.HELD)
+    session.commit()
+    scheduled: list[Callable[[Session], None]] = []
+    cache = CountsCache(redis_db, ttl_s=0.2, later=scheduled.append)
+    filters = QueueFilters()
+    assert cache.get(session, filters)["held"] == 1  # nothing cached: counted now
+    assert scheduled == []
+    make_comment(session, article, status=Status.HELD)
+    session.commit()
+    time.sleep(0.3)
+    assert cache.get(session, filters)["held"] == 1  # stale: answered at once
+    assert cache.get(session, filters)["held"] == 1
+    assert len(scheduled) == 1  # one recount at a time
+    scheduled[0](session)
+    assert cache.get(session, filters)["held"] == 2
+
+
+def test_the_queue_recounts_after_its_response_has_gone(
+    tmp_path: Path, redis_url: str, redis_db: Any
+) -> None:
+    # a database of its own: the recount's session must see what the test committed
+    url = f"sqlite:///{tmp_path}/counts.sqlite3"
+    upgrade(url)
+    app = create_app(make_settings(url, redis_url, queue_counts_ttl_s=0.2))
+    try:
+        with app.extensions["db"].session() as setup:
+            article = make_article(setup)
+            make_comment(setup, article, status=Status.HELD)
+            token = create_token(setup, "counts", "moderator")
+        client = app.test_client()
+
+        def held() -> int:
+            response = client.get("/v1/moderation/queue", headers=auth(token))
+            counts = response.get_json()["counts"]["held"]
+            response.close()  # what the WSGI server does once the body is sent
+            return counts  # type: ignore[no-any-return]
+
+        assert held() == 1
+        with app.extensions["db"].session() as more:
+            make_comment(more, more.get(type(article), article.id), status=Status.HELD)
+        time.sleep(0.3)
+        assert held() == 1  # the stale count, answered at once; recounted after it
+        assert held() == 2
+    finally:
+        app.extensions["db"].dispose()
 
 
 def test_status_counts_are_cached_briefly(session: Session, redis_db: Any) -> None:

@@ -39,7 +39,12 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from service.app_context import db_session, redis_client, settings, status_listeners
+from service.app_context import (
+    db_session,
+    queue_counts,
+    settings,
+    status_listeners,
+)
 from service.comments.models import LABELS, Comment, Status
 from service.console import i18n
 from service.console.forms import (
@@ -378,14 +383,10 @@ def _filters(loaded: dict[str, Any]) -> queue.QueueFilters:
     )
 
 
-def _counts_cache() -> queue.CountsCache:
-    return queue.CountsCache(redis_client(), settings().queue_counts_ttl_s)
-
-
 def _since_marker(filters: queue.QueueFilters) -> str | None:
     """A cursor just past the newest comment matching ``filters``: where "new" starts."""
     newest = queue.review_queue(
-        db_session(), filters, sort="newest", limit=1, counts=_counts_cache()
+        db_session(), filters, sort="newest", limit=1, counts=queue_counts()
     )
     if not newest.items:
         return None
@@ -424,7 +425,7 @@ def queue_page() -> Any:
             sort=loaded["sort"],
             limit=PAGE_SIZE,
             cursor=loaded["cursor"],
-            counts=_counts_cache(),
+            counts=queue_counts(),
         )
         since = _since_marker(filters) or encode_cursor(
             {"sort": "oldest", "k": "1970-01-01T00:00:00+00:00", "id": str(uuid.UUID(int=0))}
@@ -460,7 +461,7 @@ def queue_fresh() -> Any:
     except ma.ValidationError:
         raise PageError(422, i18n.t("The queue's filters are not valid.")) from None
     page = queue.review_queue(
-        db_session(), filters, sort="oldest", limit=PAGE_SIZE, cursor=cursor, counts=_counts_cache()
+        db_session(), filters, sort="oldest", limit=PAGE_SIZE, cursor=cursor, counts=queue_counts()
     )
     since = after
     if page.items:
@@ -612,7 +613,7 @@ def decide(comment_id: uuid.UUID) -> Any:
 
 def _next_after(comment: Comment) -> str:
     """The next held comment to look at (the oldest other than this), or the queue."""
-    page = queue.review_queue(db_session(), queue.QueueFilters(), limit=2, counts=_counts_cache())
+    page = queue.review_queue(db_session(), queue.QueueFilters(), limit=2, counts=queue_counts())
     for item in page.items:
         if item.id != comment.id:
             return url_for("console.detail", comment_id=item.id)

@@ -12,7 +12,11 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.app_context import db_session, redis_client, settings, status_listeners
+from service.app_context import (
+    db_session,
+    queue_counts,
+    status_listeners,
+)
 from service.comments.models import Comment
 from service.errors import Conflict, NotFound
 from service.moderation import queue, services
@@ -73,7 +77,7 @@ class Queue(MethodView):
             sort=args["sort"],
             limit=args["limit"],
             cursor=args["cursor"],
-            counts=queue.CountsCache(redis_client(), settings().queue_counts_ttl_s),
+            counts=queue_counts(),
         )
 
 
