@@ -179,6 +179,12 @@ class Settings:
     toxicity_threads: int = _setting(
         0, "torch threads per toxicity worker process; 0: cores / worker concurrency."
     )
+    toxicity_nice: int = _setting(
+        10,
+        "Niceness added to each process that runs the toxicity model: on shared cores the "
+        "API and the cheap stages go first, and the model scores what waits meanwhile in "
+        "larger batches. 0: no change.",
+    )
     toxicity_batch_size: int = _setting(
         128,
         "Most comments one toxicity task claims and scores together: every comment waiting "

@@ -462,6 +462,9 @@ def test_pool_child_killed_mid_batch_loses_no_comment(
         what="a task to claim the batch",
     )
     [child] = _pool_children(worker.proc.pid)
+    # the model runs below the API and the cheap stages (TOXICITY_NICE, 10 by default)
+    nice = os.getpriority(os.PRIO_PROCESS, child) - os.getpriority(os.PRIO_PROCESS, worker.proc.pid)
+    assert nice == 10
     os.kill(child, signal.SIGKILL)  # the pool child, mid-batch; the worker lives on
 
     assert "pending" in {status for status, _, _ in _claims(database, ids)}, (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -41,6 +42,10 @@ def _reset_connections_after_fork(**_: Any) -> None:
     if flask_app is not None:
         flask_app.extensions["db"].engine.dispose(close=False)
     if current_app.conf.get("toxicity_worker"):
+        nice = flask_app.config["SETTINGS"].toxicity_nice if flask_app is not None else 0
+        if nice:
+            # Before the threads start: torch's threads inherit the niceness.
+            os.nice(nice)
         # Load the model now, beside the worker's own start-up, rather than on the first
         # batch: a thread, since this handler must return within 4 s. Loading (never
         # predicting) in the child is safe; the first batch waits on the same lock. The
