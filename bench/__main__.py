@@ -185,6 +185,35 @@ def children(pid: int) -> list[int]:
     return out
 
 
+#: what each process on the machine is, by its command line: (role, pattern)
+CPU_ROLES = (
+    ("API (gunicorn)", re.compile(r"gunicorn")),
+    ("cheap stages (default worker)", re.compile(r"celery .*-Q default")),
+    ("model (toxicity worker)", re.compile(r"celery .*-Q toxicity")),
+    ("PostgreSQL", re.compile(r"^postgres")),
+    ("Redis", re.compile(r"redis-server")),
+)
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the live processes of each role."""
+    used = dict.fromkeys((role for role, _ in CPU_ROLES), 0.0)
+    me = os.times()  # this process posts the comments and polls the database
+    used["the benchmark (posting, polling)"] = me.user + me.system
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for role, pattern in CPU_ROLES:
+            if pattern.search(command):
+                used[role] += (int(fields[11]) + int(fields[12])) / _TICKS
+                break
+    return used
+
+
 def maps_torch(pid: int) -> bool:
     try:
         return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
@@ -284,6 +313,13 @@ class Bench:
             "threads": os.cpu_count() or 1,
             "texts": texts,
             "quantize": True,
+            # the pipelines route Vietnamese comments to the Vietnamese model: its limit
+            # too, on the corpus's Vietnamese texts, for the limit of the pipelines' mix
+            "vi_model": DEFAULTS.toxicity_model_vi,
+            "vi_models_dir": str(CACHE / "shipped"),
+            "vi_texts": [c["body"] for c in self.corpus if c["language"] == "vi"][
+                : max(64, count // 4)
+            ],
         }
         path = self.workdir / f"model_speed-{model}.json"
         path.write_text(json.dumps(spec))
@@ -414,7 +450,8 @@ class Bench:
         with self.engine.connect() as conn:
             return conn.execute(
                 sa.text(
-                    "SELECT id, status, created_at, decided_at, scores IS NOT NULL AS scored "
+                    "SELECT id, status, language, created_at, decided_at, "
+                    "scores IS NOT NULL AS scored "
                     "FROM comments WHERE id = ANY(:ids)"
                 ),
                 {"ids": [uuid.UUID(i) for i in ids]},
@@ -476,12 +513,15 @@ class Bench:
                 f"pipeline ({model}): {len(items)} comments through API, default and "
                 "toxicity workers"
             )
+            cpu_before = cpu_by_role()
             ids = self._post_all(url, items, "pipeline")
             rows = self._wait_decided(ids, 600)
+            cpu_after = cpu_by_role()
             start = min(r.created_at for r in rows)
             end = max(r.decided_at for r in rows)
             elapsed = (end - start).total_seconds()
             scored = sum(1 for r in rows if r.scored)
+            scored_vi = sum(1 for r in rows if r.scored and r.language == "vi")
             child = children(toxicity.proc.pid)
             # the warm-up's batch includes loading the model
             batches = [(n, s) for n, s, _ in batch_log(toxicity.output())][1:]
@@ -494,6 +534,7 @@ class Bench:
                 "model_busy_s": round(sum(s for _, s in batches), 2),
                 "comments": len(ids),
                 "scored": scored,
+                "scored_vi": scored_vi,
                 "elapsed_s": round(elapsed, 2),
                 "per_s": round(len(ids) / elapsed, 2),
                 "scored_per_s": round(scored / elapsed, 2),
@@ -505,6 +546,12 @@ class Bench:
                 "statuses": {
                     s: sum(1 for r in rows if r.status == s)
                     for s in ("approved", "held", "rejected")
+                },
+                # where the two cores went, per comment posted (the processes' own
+                # counters, read before the first POST and after the last decision)
+                "cpu_ms_per_comment": {
+                    role: round((cpu_after[role] - cpu_before[role]) / len(ids) * 1000, 2)
+                    for role in cpu_before
                 },
                 "batch_size": DEFAULTS.toxicity_batch_size,
                 "batch_tokens": DEFAULTS.toxicity_batch_tokens,
@@ -560,6 +607,7 @@ class Bench:
         return {
             "comments": len(scored),
             "scored": sum(1 for r in rows if r.scored),
+            "scored_vi": sum(1 for r in rows if r.scored and r.language == "vi"),
             "elapsed_s": round(elapsed, 2),
             "scored_per_s": round(sum(1 for r in rows if r.scored) / elapsed, 2),
             "batches": len(batches),
@@ -966,11 +1014,23 @@ def ok(flag: bool) -> str:
     return "yes" if flag else "**no**"
 
 
+def mix_limit(m: dict[str, Any], run: dict[str, Any]) -> float:
+    """The model-bound limit for what ``run`` scored: its English comments at the main
+    model's limit, its Vietnamese ones at the Vietnamese model's (one after the other,
+    each with the whole machine). Results without the split: the main model's limit."""
+    vi, limit_vi = run.get("scored_vi"), m.get("vi_limit_per_s")
+    if not vi or not limit_vi:
+        return float(m["limit_per_s"])
+    seconds = (run["scored"] - vi) / m["limit_per_s"] + vi / limit_vi
+    return run["scored"] / seconds
+
+
 def scoring_rows(
     label: str, m: dict[str, Any], p: dict[str, Any], naive_target: float | None
 ) -> list[tuple[str, str, str, str]]:
     """The model-alone and pipeline rows of one model, labelled with it."""
-    pipeline_vs_limit = round(p["scored_per_s"] / m["limit_per_s"], 2)
+    limit = mix_limit(m, p)
+    pipeline_vs_limit = round(p["scored_per_s"] / limit, 2)
     pipeline_vs_naive = round(p["scored_per_s"] / m["naive_per_s"], 2)
     return [
         (
@@ -979,6 +1039,7 @@ def scoring_rows(
             "",
             "",
         ),
+        *vi_limit_rows(label, m, p, limit),
         (
             f"Scoring ({label}): naive `predict(text)` one at a time",
             f"{m['naive_per_s']:.1f} comments/s",
@@ -997,6 +1058,7 @@ def scoring_rows(
             ">= 0.9x",
             ok(pipeline_vs_limit >= 0.9),
         ),
+        *cpu_rows(label, p),
         *drain_rows(label, m, p),
         (
             f"Pipeline / naive ({label})",
@@ -1007,12 +1069,62 @@ def scoring_rows(
     ]
 
 
+def vi_limit_rows(
+    label: str, m: dict[str, Any], p: dict[str, Any], limit: float
+) -> list[tuple[str, ...]]:
+    """The Vietnamese model's limit and the limit of the pipeline's mix, when measured."""
+    if not p.get("scored_vi") or not m.get("vi_limit_per_s"):
+        return []
+    english = p["scored"] - p["scored_vi"]
+    return [
+        (
+            f"Scoring: the Vietnamese model's limit ({m['vi_model']}, best token budget)",
+            f"{m['vi_limit_per_s']:.1f} comments/s ({m['vi_limit_how']})",
+            "",
+            "",
+        ),
+        (
+            f"Scoring ({label}): model-bound limit for the pipeline's mix, what the ratios "
+            "below divide by",
+            f"{limit:.1f} comments/s ({english} English, {p['scored_vi']} Vietnamese)",
+            "",
+            "",
+        ),
+    ]
+
+
+def cpu_rows(label: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Where the cores went per comment in the pipeline, and the rate that allows."""
+    cpu = p.get("cpu_ms_per_comment")
+    if not cpu:
+        return []
+    model = cpu.get("model (toxicity worker)", 0.0)
+    total = sum(cpu.values())
+    cores = os.cpu_count() or 1
+    return [
+        (
+            f"Pipeline ({label}): CPU per comment posted, by process",
+            ", ".join(f"{role} {ms:.1f} ms" for role, ms in cpu.items()),
+            "",
+            "",
+        ),
+        (
+            f"Pipeline ({label}): what {cores} cores allow at that CPU per comment "
+            "(everything but the model / everything)",
+            f"{cores * 1000 / max(total - model, 1e-9):.0f} / {cores * 1000 / total:.0f} "
+            "comments/s",
+            "",
+            "",
+        ),
+    ]
+
+
 def drain_rows(label: str, m: dict[str, Any], p: dict[str, Any]) -> list[tuple[str, ...]]:
     """The toxicity stage alone (absent from results written before it was measured)."""
     d = p.get("drain")
     if not d:
         return []
-    ratio = round(d["scored_per_s"] / m["limit_per_s"], 2)
+    ratio = round(d["scored_per_s"] / mix_limit(m, d), 2)
     return [
         (
             f"Toxicity stage alone ({label}): {d['comments']} waiting comments, warm worker",

@@ -24,6 +24,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -117,8 +118,45 @@ def main() -> None:
         result["int8_max_score_change"] = round(max(every), 4)
         result["int8_mean_score_change"] = round(sum(every) / len(every), 5)
         result["int8_max_score_change_by_label"] = {k: round(max(v), 4) for k, v in changes.items()}
+    if spec.get("vi_texts"):
+        result.update(_vi_limit(spec, threads))
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def _vi_limit(spec: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The Vietnamese model, loaded as the worker loads it, on its own texts: the best of
+    the worker's token budgets (its calls are length-sorted across the whole set)."""
+    from workers.toxicity.scorer import DetoxifyScorer
+
+    texts: list[str] = spec["vi_texts"]
+    by_tokens: dict[int, float] = {}
+    for budget in spec.get("token_budgets", [512, 1024, 2048]):
+        scorer = DetoxifyScorer(
+            model_type=spec["vi_model"],
+            models_dir=spec["vi_models_dir"],
+            threads=threads,
+            batch_tokens=budget,
+            languages=frozenset({"vi"}),
+        )
+        if not by_tokens:
+            scorer.load()
+            model = scorer._model
+            for _ in scorer.score_batches(texts[:16]):  # warm-up: first calls allocate
+                pass
+        scorer._model = model
+        t = time.perf_counter()
+        for _ in scorer.score_batches(texts):
+            pass
+        by_tokens[budget] = round(len(texts) / (time.perf_counter() - t), 2)
+    best = max(by_tokens, key=by_tokens.__getitem__)
+    return {
+        "vi_model": spec["vi_model"],
+        "vi_texts": len(texts),
+        "vi_limit_per_s": by_tokens[best],
+        "vi_limit_how": f"{best}-token batches",
+        "vi_limit_by_token_budget": by_tokens,
+    }
 
 
 if __name__ == "__main__":
