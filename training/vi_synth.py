@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from workers.toxicity.vi_learning import strip_diacritics
+from service.comments.text import strip_diacritics
 
 TOPICS = [
     "bài viết",
@@ -286,7 +286,7 @@ class Generator:
         text += self.rng.choice(ENDINGS)
         unaccented = r() < self.unaccented_share
         if unaccented:
-            text = strip_diacritics(text)
+            text = strip_diacritics(text, keep_case=True)
         if r() < 0.1:
             text = text.upper()
         elif r() < 0.7:

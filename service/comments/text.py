@@ -104,15 +104,17 @@ def normalize_line(text: str) -> str:
     return " ".join(normalize_text(text).split())
 
 
-def strip_diacritics(text: str, *, compatibility: bool = False) -> str:
+def strip_diacritics(text: str, *, compatibility: bool = False, keep_case: bool = False) -> str:
     """``"Đường phố"`` -> ``"duong pho"``: lower case, combining marks removed, đ -> d.
 
     Readers drop Vietnamese diacritics to slip past filters, and spammers vary them
     between copies. Đ/đ is a letter of its own, not d with a mark, so it is mapped by
     hand. ``compatibility`` decomposes with NFKD instead of NFD, which also folds
-    fullwidth and "mathematical bold" letters to plain ones. Everything that is not a
-    combining mark (digits, punctuation, spaces) is kept.
+    fullwidth and "mathematical bold" letters to plain ones. ``keep_case``: ``"Đường"``
+    -> ``"Duong"``, as a reader typing without accents writes it. Everything that is
+    not a combining mark (digits, punctuation, spaces) is kept.
     """
     form = "NFKD" if compatibility else "NFD"
-    decomposed = unicodedata.normalize(form, text.lower().replace("đ", "d"))
+    text = text.replace("Đ", "D") if keep_case else text.lower()
+    decomposed = unicodedata.normalize(form, text.replace("đ", "d"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from service.comments.text import strip_diacritics
 from service.db import Session
 from service.moderation.models import ToxicityLabel
 from workers.online import (
@@ -78,12 +79,6 @@ def syllables(text: str) -> list[str]:
     text = _REPEAT_RE.sub(r"\1", text)
     # the spam classifier's normalisation: invisible characters, URLs, digits
     return _SYLLABLE_RE.findall(normalize(text))
-
-
-def strip_diacritics(text: str) -> str:
-    """``text`` without tone marks or vowel hats, and ``đ`` as ``d`` (how unaccented text reads)."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
 
 
 def vi_features(text: str, bits: int, char_ngrams: tuple[int, int]) -> np.ndarray:
