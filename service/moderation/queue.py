@@ -52,8 +52,11 @@ def _sort_key(sort: str) -> tuple[list[Any], list[Any]]:
     if sort == "newest":
         return [Comment.created_at, Comment.id], [sa.desc, sa.desc]
     label = sort.removeprefix("score:")
-    # unscored comments (a language the model does not cover) sort last, not out
-    score = sa.func.coalesce(label_column(label), -1.0)
+    # unscored comments (a language the model does not cover) sort last, not out; -1.0
+    # written as a literal, not a bound parameter, so that the expression is the one
+    # ix_comments_status_toxicity indexes (a prepared statement's generic plan cannot
+    # match an index expression to a parameter)
+    score = sa.func.coalesce(label_column(label), sa.literal_column("-1.0"))
     return [score, Comment.id], [sa.desc, sa.asc]
 
 
