@@ -67,14 +67,15 @@ class Dispatcher:
     HELD = "held"
     SOMEWHERE = "1"
 
-    #: Extends each key in KEYS to live at least ARGV[1] ms, creating it if it is gone;
-    #: never shortens one (a longer mark is a queued message's, written meanwhile).
+    #: Extends each key in KEYS to live at least ARGV[1] ms, setting it to ARGV[2] (the held
+    #: mark) if it is gone or shorter; never shortens one (a longer mark is a queued
+    #: message's, written meanwhile).
     _RENEW = """
     local ms = tonumber(ARGV[1])
     for _, key in ipairs(KEYS) do
       local left = redis.call('PTTL', key)
       if left == -2 or (left >= 0 and left < ms) then
-        redis.call('SET', key, 'held', 'PX', ms)
+        redis.call('SET', key, ARGV[2], 'PX', ms)
       end
     end
     return #KEYS
@@ -244,7 +245,10 @@ class Dispatcher:
         (the next stage's, a retry's) stays as long as that message may be queued.
         """
         if ids:
-            self._renew(keys=[self.MARK_PREFIX + i for i in ids], args=[self.hold_ttl_s * 1000])
+            self._renew(
+                keys=[self.MARK_PREFIX + i for i in ids],
+                args=[self.hold_ttl_s * 1000, self.HELD],
+            )
 
     def unmarked(self, ids: Sequence[str]) -> list[str]:
         """The ids among ``ids`` whose message is lost: no live dispatch mark, or a
