@@ -185,11 +185,12 @@ def children(pid: int) -> list[int]:
     return out
 
 
+MODEL_ROLE = "model (toxicity worker)"
 #: what each process on the machine is, by its command line: (role, pattern)
 CPU_ROLES = (
     ("API (gunicorn)", re.compile(r"gunicorn")),
     ("cheap stages (default worker)", re.compile(r"celery .*-Q default")),
-    ("model (toxicity worker)", re.compile(r"celery .*-Q toxicity")),
+    (MODEL_ROLE, re.compile(r"celery .*-Q toxicity")),
     ("PostgreSQL", re.compile(r"^postgres")),
     ("Redis", re.compile(r"redis-server")),
 )
@@ -974,7 +975,7 @@ def console_rows(q: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     c = q.get("console")
     if not c:
         return []
-    rows = [
+    return [
         (
             f"Console queue page (HTML, 50 rows) on {q['comments']:,} comments: "
             "server time p50 / p99",
@@ -989,7 +990,6 @@ def console_rows(q: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
         ),
     ]
-    return rows
 
 
 def _up(url: str) -> bool:
@@ -1098,7 +1098,7 @@ def cpu_rows(label: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
     cpu = p.get("cpu_ms_per_comment")
     if not cpu:
         return []
-    model = cpu.get("model (toxicity worker)", 0.0)
+    model = cpu.get(MODEL_ROLE, 0.0)
     total = sum(cpu.values())
     cores = os.cpu_count() or 1
     return [

@@ -130,21 +130,17 @@ def _vi_limit(spec: dict[str, Any], threads: int) -> dict[str, Any]:
     from workers.toxicity.scorer import DetoxifyScorer
 
     texts: list[str] = spec["vi_texts"]
+    scorer = DetoxifyScorer(
+        model_type=spec["vi_model"],
+        models_dir=spec["vi_models_dir"],
+        threads=threads,
+        languages=frozenset({"vi"}),
+    )
+    for _ in scorer.score_batches(texts[:16]):  # loads it; warm-up: first calls allocate
+        pass
     by_tokens: dict[int, float] = {}
     for budget in spec.get("token_budgets", [512, 1024, 2048]):
-        scorer = DetoxifyScorer(
-            model_type=spec["vi_model"],
-            models_dir=spec["vi_models_dir"],
-            threads=threads,
-            batch_tokens=budget,
-            languages=frozenset({"vi"}),
-        )
-        if not by_tokens:
-            scorer.load()
-            model = scorer._model
-            for _ in scorer.score_batches(texts[:16]):  # warm-up: first calls allocate
-                pass
-        scorer._model = model
+        scorer.batch_tokens = budget  # read per call: the same loaded model at each budget
         t = time.perf_counter()
         for _ in scorer.score_batches(texts):
             pass
