@@ -142,8 +142,8 @@ def test_sweeper_leaves_recent_and_marked_comments_alone(
 def test_a_message_lost_in_transit_is_resent_at_the_next_sweep(
     app: Flask, session: Session, redis_db: redis.Redis, redis_url: str
 ) -> None:
-    """A consumer that died with a BRPOP pending (its pool children kept the socket
-    open) swallows the next message: the sweeper re-sends it once the queue is empty,
+    """A consumer that died with a BRPOP pending (its socket not yet closed by the
+    kernel) swallows the next message: the sweeper re-sends it once the queue is empty,
     not after the queued mark's 16 minutes; a message still queued is left alone."""
     article = make_article(session)
     old = timedelta(hours=1)
